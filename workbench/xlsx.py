@@ -56,8 +56,12 @@ def _cell(value: object) -> object:
     return value
 
 
-def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_sheet: str = "代码表") -> Path:
-    """Write the sheets to ``path`` atomically (temp file + rename)."""
+def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_sheet: str = "代码表",
+                   properties: Mapping[str, object] | None = None) -> Path:
+    """Write the sheets to ``path`` atomically (temp file + rename).
+
+    ``properties`` go to xlsxwriter's ``set_properties`` (a fixed ``created`` makes the bytes reproducible).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
@@ -68,14 +72,19 @@ def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_s
             {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False,
              "constant_memory": False},
         )
+        if properties:
+            wb.set_properties(dict(properties))
         header = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                                 "valign": "vcenter"})
         text = wb.add_format({"num_format": "@"})
         date = wb.add_format({"num_format": "yyyy-mm-dd"})
         lists: dict[tuple[str, ...], str] = {}
-        lists_ws = None
-        for spec in sheets:
-            ws = wb.add_worksheet(spec.name)
+        worksheets = [wb.add_worksheet(spec.name) for spec in sheets]
+        # the code lists go last, after every data sheet
+        lists_ws = wb.add_worksheet(lists_sheet) if any(
+            codes and col in spec.frame.columns for spec in sheets for col, codes in spec.dropdowns.items()
+        ) else None
+        for spec, ws in zip(sheets, worksheets, strict=True):
             cols = list(spec.frame.columns)
             for j, col in enumerate(cols):
                 ws.write_string(0, j, str(col), header)
@@ -101,8 +110,6 @@ def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_s
                 j = cols.index(col)
                 key = tuple(codes)
                 if key not in lists:
-                    if lists_ws is None:
-                        lists_ws = wb.add_worksheet(lists_sheet)
                     k = len(lists)
                     lists_ws.write_string(0, k, str(col), header)
                     for r, code in enumerate(key, start=1):
