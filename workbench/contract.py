@@ -43,6 +43,9 @@ RECTIFY_STATUSES = ("未整改", "整改中", "已整改", "无需整改")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低", "info": "提示"}
 PROVINCE_UNIT_REGION = "620000"
+#: The four clears (四清, DESIGN §1); every rule belongs to one of them.
+CLEAR_ORG, CLEAR_EST, CLEAR_LEADER, CLEAR_PERSON = "机构清", "编制清", "领导职数清", "实有人员清"
+CLEARS = (CLEAR_ORG, CLEAR_EST, CLEAR_LEADER, CLEAR_PERSON)
 
 # column types understood by intake and templates
 TEXT, ID, USCC, REGION, DATE, INT, MONTH, MONEY, CODE = (
@@ -265,6 +268,33 @@ FINDING_HEADERS = {
     "id_number": "公民身份号码", "item": "事项", "title": "问题名称", "detail": "问题说明",
 }
 RECTIFY_COLUMNS = {"measure": "整改措施", "owner": "责任人", "deadline": "完成时限", "status": "整改状态"}
+
+# Sampling, cross-inspection and acceptance (督查验收 / 互检互查, DESIGN §6; workbench/sampling.py)
+ONSITE_DEVIATIONS = ("不在岗", "查无此人")  # the ONSITE_RESULTS that count as a deviation
+SAMPLE_UNIVERSES = {"county": "县级地区", "provincial": "省直单位"}
+SAMPLE_PERSON_STRATA = {"critical": "严重问题人员（全部核查）", "random": "属性抽样"}
+ACCEPTANCE_VERDICTS = {"pass": "通过", "fail": "不通过", "incomplete": "未完成"}
+PROVINCE_TEAM = "省级检查组"
+TEAM_SUFFIX = "检查组"
+ALL_UNITS = "合计"
+SAMPLE_PLAN_BOOK, SAMPLE_PLAN_SHEETS = "抽查方案", ("抽查单位", "分层情况", "互检轮换", "人员样本量")
+ONSITE_BOOK = "实地核查表"
+#: canonical column -> Chinese header, for every table the sampling module shows or exports.
+SAMPLE_HEADERS = {
+    "plan_id": "抽查计划编号", "universe": "抽样总体", "stratum": "分层代码", "stratum_name": "分层",
+    "unit_code": "抽样单位代码", "unit_name": "抽样单位", "staff": "在编人数", "risk_score": "风险分值",
+    "n_critical_findings": "严重问题数", "weight": "风险权重", "forced": "强制纳入", "rank": "层内排序",
+    "n_stratum": "层内单位数", "take": "层内抽取数", "picked": "是否抽中", "reason": "抽中原因",
+    "team_region": "检查组代码", "team_name": "检查组", "inspected_region": "被检查地区代码",
+    "inspected_name": "被检查地区", "population": "总体人数", "n_critical": "严重问题人员",
+    "n_rest": "其余人员", "n_random": "属性抽样人数", "n_sample": "核查人数", "method": "样本量方法",
+    "ratio": "抽取比例", "picked_share": "实际比例",
+    "checked": "已核查人数", "deviations": "偏差人数", "rate": "偏差率", "cp_upper": "Clopper–Pearson上限",
+    "upper": "判定用置信上限", "tolerable": "可容忍偏差率", "verdict": "结论",
+    "critical_checked": "严重问题人员已核查", "critical_deviations": "严重问题人员偏差",
+    "projected_absent": "推算不在岗人数", "projected_low": "推算下限", "projected_high": "推算上限",
+    "open_critical": "未销号严重问题",
+}
 
 
 def sheet_for_table(table: str) -> Sheet:

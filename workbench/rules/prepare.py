@@ -1,0 +1,151 @@
+"""Per-run base tables (TEMP): every source normalised once, so the rules never rescan expensive expressions.
+
+``wb_person`` holds every 人员 row with its normalised ID and unit, the ID's validity, birth date, sex and
+age at as_of, whether the unit is in 机构, its region (or the USCC fallback) and an out-of-scope flag;
+``wb_staff`` is the view the person rules read (out-of-scope units' rows left out). ``wb_pay`` holds the
+latest 发放月份 only, without rows paid by out-of-scope units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from .. import contract, retirement
+
+_FULL = ("\u3000\u00a0\t\r\n" + "".join(chr(c) for c in range(0xFF01, 0xFF5F))).replace("'", "''")
+_HALF = ("     " + "".join(chr(c) for c in range(0x21, 0x7F))).replace("'", "''")
+
+#: Normalisation used for every ID number and unit code compared by the rules (DESIGN §3/§4):
+#: full-width -> half-width, all blanks removed, upper case; empty -> NULL.
+MACROS = f"""
+CREATE OR REPLACE TEMP MACRO wb_norm(s) AS
+    NULLIF(upper(replace(translate(CAST(s AS VARCHAR), '{_FULL}', '{_HALF}'), ' ', '')), '');
+CREATE OR REPLACE TEMP MACRO wb_blank(s) AS NULLIF(trim(CAST(s AS VARCHAR)), '');
+{retirement.AGE_MONTHS_MACRO}
+"""
+
+_OOS = contract.OUT_OF_SCOPE_PSI
+_QUOTAS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.EST_KINDS.values())
+_LEADERS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.LEADER_LEVELS.values())
+_QUOTA_UNION = " UNION ALL ".join(
+    f"SELECT org, region_code, '{k}' AS kind, {c} AS quota FROM wb_org WHERE NOT out_of_scope"
+    for k, c in contract.EST_KINDS.items()
+)
+_FALLBACK = "CASE WHEN wb_uscc_valid({0}) THEN substr({0}, 3, 6) END"
+
+#: name -> (base tables it needs first, SQL creating it)
+BASE: dict[str, tuple[tuple[str, ...], str]] = {
+    "wb_org": ((), f"""
+        CREATE OR REPLACE TEMP TABLE wb_org AS
+        SELECT wb_norm(org_code) AS org, org_name, wb_blank(region_code) AS region_code, wb_blank(approval_doc) AS approval_doc,
+               wb_blank(funding) AS funding, COALESCE(approved_units, 0) AS approved_units,
+               COALESCE(actual_units, 0) AS actual_units, {_QUOTAS}, {_LEADERS},
+               COALESCE(wb_blank(psi_class) = '{_OOS}', FALSE) AS out_of_scope
+        FROM orgs WHERE wb_norm(org_code) IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY wb_norm(org_code) ORDER BY _load_id NULLS LAST, _row NULLS LAST) = 1"""),
+    "wb_quota": (("wb_org",), f"CREATE OR REPLACE TEMP TABLE wb_quota AS {_QUOTA_UNION}"),
+    "wb_person": (("wb_org",), f"""
+        CREATE OR REPLACE TEMP TABLE wb_person AS
+        WITH s AS (
+            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(sex) AS sex, birth_date,
+                   wb_blank(est_kind) AS est_kind, wb_blank(staff_class) AS staff_class,
+                   COALESCE(wb_blank(leader_level), '{contract.NO_LEADER}') AS level
+            FROM staff),
+        v AS (SELECT *, wb_id_valid(id, :as_of) AS valid FROM s)
+        SELECT v.*,
+               CASE WHEN valid THEN wb_id_birth(id) END AS id_birth,
+               CASE WHEN valid THEN wb_id_sex(id) END AS id_sex,
+               o.org IS NOT NULL AS known, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
+               CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('v.org')} END AS region_code
+        FROM v LEFT JOIN wb_org o ON o.org = v.org"""),
+    "wb_staff": (("wb_person",), """
+        CREATE OR REPLACE TEMP VIEW wb_staff AS
+        SELECT *, wb_age(id_birth, :as_of) AS age FROM wb_person WHERE NOT oos AND id IS NOT NULL"""),
+    "wb_pay": (("wb_org",), f"""
+        CREATE OR REPLACE TEMP TABLE wb_pay AS
+        SELECT wb_norm(p.id_number) AS id, wb_norm(p.org_code) AS org, wb_blank(p.account) AS account,
+               o.org IS NOT NULL AS known,
+               CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('wb_norm(p.org_code)')} END AS region_code
+        FROM payroll p LEFT JOIN wb_org o ON o.org = wb_norm(p.org_code)
+        WHERE p.pay_month = :pay_month AND NOT COALESCE(o.out_of_scope, FALSE) AND wb_norm(p.id_number) IS NOT NULL"""),
+    "wb_off": ((), """
+        CREATE OR REPLACE TEMP TABLE wb_off AS
+        SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff WHERE wb_norm(id_number) IS NOT NULL"""),
+    "wb_police": ((), """
+        CREATE OR REPLACE TEMP TABLE wb_police AS
+        SELECT DISTINCT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police
+        WHERE wb_norm(id_number) IS NOT NULL"""),
+    "wb_hr": ((), """
+        CREATE OR REPLACE TEMP TABLE wb_hr AS
+        SELECT DISTINCT wb_norm(id_number) AS id FROM hr WHERE wb_norm(id_number) IS NOT NULL"""),
+    "wb_orgdept": ((), """
+        CREATE OR REPLACE TEMP TABLE wb_orgdept AS
+        SELECT DISTINCT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(leader_level) AS level
+        FROM orgdept WHERE wb_norm(id_number) IS NOT NULL"""),
+    "wb_stats": ((), """
+        CREATE OR REPLACE TEMP TABLE wb_stats AS
+        SELECT wb_norm(org_code) AS org, wb_blank(est_kind) AS kind, quota FROM stats2013"""),
+    "wb_retire": ((), ""),  # filled from retirement.cohort_table(as_of)
+}
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the helper macros on this connection."""
+    con.execute(MACROS)
+
+
+def latest_pay_month(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest 发放月份 in the payroll table (None when empty)."""
+    return con.execute("SELECT max(pay_month) FROM payroll").fetchone()[0]
+
+
+def literal(value) -> str:
+    """A SQL literal for a date / string / None."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def bind(sql: str, params: dict[str, object]) -> str:
+    """Substitute ``:name`` placeholders with literals (longest names first)."""
+    for name in sorted(params, key=len, reverse=True):
+        sql = sql.replace(f":{name}", literal(params[name]))
+    return sql
+
+
+def order(names) -> list[str]:
+    """The base tables needed for ``names``, dependencies first."""
+    out: list[str] = []
+
+    def visit(n: str) -> None:
+        for d in BASE[n][0]:
+            visit(d)
+        if n not in out:
+            out.append(n)
+
+    for n in names:
+        visit(n)
+    return out
+
+
+def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, object]) -> None:
+    """Create one base table."""
+    if name == "wb_retire":
+        con.register("wb_retire_in", retirement.cohort_table(params["as_of"]))
+        con.execute("CREATE OR REPLACE TEMP TABLE wb_retire AS SELECT grp, CAST(birth_month AS DATE) AS birth_month,"
+                    " CAST(retire_months AS INTEGER) AS retire_months FROM wb_retire_in")
+        con.unregister("wb_retire_in")
+        return
+    con.execute(bind(BASE[name][1], params))
+
+
+def drop_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every base table / view of the run."""
+    con.execute("DROP VIEW IF EXISTS wb_staff")
+    for name in BASE:
+        if name != "wb_staff":
+            con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -1,0 +1,103 @@
+"""The rule type and the registry (DESIGN §5): one :class:`Rule` per rule, keyed by rule id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import contract
+
+#: Bumped whenever any rule definition changes; stored with every run (rule_status.version).
+CATALOGUE_VERSION = "2014.1"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the catalogue.
+
+    ``sources``: workspace tables that must hold rows for the rule to run; ``any_of``: at least one of these
+    must hold rows. ``uses``: the per-run base tables (see :mod:`.prepare`) its query reads. ``query``: a
+    DuckDB SELECT returning region_code, org_code, id_number, item, detail (``:as_of`` and ``:pay_month``
+    are substituted); :attr:`sql` wraps it into the eight export columns of §5.
+    """
+
+    id: str
+    title_zh: str
+    title_en: str
+    severity: str
+    clear: str
+    key: str
+    sources: tuple[str, ...]
+    uses: tuple[str, ...]
+    query: str
+    any_of: tuple[str, ...] = ()
+    fires_when: str = ""
+    version: str = CATALOGUE_VERSION
+
+    def __post_init__(self) -> None:
+        assert self.severity in contract.SEVERITIES, self.severity
+        assert self.clear in contract.CLEARS, self.clear
+
+    @property
+    def sql(self) -> str:
+        """The full finding query: rule_id, severity, region_code, org_code, id_number, item, title, detail."""
+        return (
+            f"SELECT '{self.id}' AS rule_id, '{self.severity}' AS severity, region_code::VARCHAR AS region_code,"
+            " org_code::VARCHAR AS org_code, id_number::VARCHAR AS id_number, item::VARCHAR AS item,"
+            f" '{self.title_zh}' AS title, detail::VARCHAR AS detail FROM ({self.query}) AS q"
+        )
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def register(rule: Rule) -> Rule:
+    """Add a rule to :data:`REGISTRY` (ids are unique)."""
+    if rule.id in REGISTRY:
+        raise ValueError(f"duplicate rule id {rule.id}")
+    REGISTRY[rule.id] = rule
+    return rule
+
+
+def select(rule_ids=None) -> list[Rule]:
+    """The rules to run, in catalogue order; unknown ids raise a Chinese ValueError."""
+    if not rule_ids:
+        return list(REGISTRY.values())
+    wanted = [r.strip().upper() for r in rule_ids if r and r.strip()]
+    unknown = [r for r in wanted if r not in REGISTRY]
+    if unknown:
+        raise ValueError(f"未知的规则编号：{'、'.join(unknown)}（可用：{'、'.join(REGISTRY)}）")
+    return [r for r in REGISTRY.values() if r.id in wanted]
+
+
+def by_clear() -> dict[str, list[str]]:
+    """clear name -> rule ids belonging to it (in catalogue order)."""
+    out: dict[str, list[str]] = {c: [] for c in contract.CLEARS}
+    for r in REGISTRY.values():
+        out[r.clear].append(r.id)
+    return out
+
+
+def catalogue_frame():
+    """The catalogue as a DataFrame (one row per rule)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"rule_id": r.id, "title_zh": r.title_zh, "title_en": r.title_en, "severity": r.severity,
+             "clear": r.clear, "key": r.key, "sources": ", ".join(r.sources + tuple(f"{t}?" for t in r.any_of)),
+             "fires_when": r.fires_when, "version": r.version}
+            for r in REGISTRY.values()
+        ]
+    )
+
+
+def catalogue_markdown() -> str:
+    """A Markdown table of the catalogue, generated from the registry (for README.md)."""
+    head = "| rule_id | 名称 | title | severity | clear | key | sources | fires when |\n|---|---|---|---|---|---|---|---|\n"
+    rows = []
+    for r in REGISTRY.values():
+        srcs = ", ".join(r.sources)
+        if r.any_of:
+            srcs += (", " if srcs else "") + "one of " + "/".join(r.any_of)
+        rows.append(f"| {r.id} | {r.title_zh} | {r.title_en} | {r.severity} | {r.clear} | {r.key} | {srcs} | {r.fires_when} |")
+    return head + "\n".join(rows) + "\n"
