@@ -1,0 +1,670 @@
+"""Summaries of a workspace for reports and dashboards: functions ``(con, region_code=None, ...) -> DataFrame``.
+
+Conventions (shared by every function here):
+
+* ``con`` is any workspace connection (a read-only :func:`workspace.reader` is enough: nothing is written).
+* A unit *sits* in its 机构 行政区划代码. A code found only in 人员/编外人员/财政发放 (an unregistered unit,
+  ORG_UNKNOWN) sits in the region of digits 3–8 of its code when that is a valid USCC; findings sit in their
+  ``region_code``. A code that is not in ``data/regions.csv`` is attached to its city (first four digits) when
+  that city exists, else to the province — so nothing is ever lost from the provincial totals.
+* ``region_code=None`` (or the province code) means the whole workspace. Per-region frames list the region and
+  every region below it; figures are *rolled up* by default: a county's units; a city = its city-level units +
+  its counties; the province = the provincial units (620000) + its cities. ``rollup=False`` gives each region's
+  *own* figures (units sitting exactly there). :func:`rollup_check` proves total = own + Σ children.
+* Scope (DESIGN §4): units with 事业单位类别 = 生产经营类 are left out of every establishment figure; their
+  number is shown as ``units_out_of_scope``. Per-region sums are sums over units (a person on two units'
+  rosters counts on both), so every figure adds up along the hierarchy.
+* Payroll figures use the latest 发放月份 in the workspace. Findings come from the latest rule run.
+* Person-level frames mask ID numbers (``wb_mask``) unless ``pii="full"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import cache
+
+import duckdb
+import pandas as pd
+
+from . import contract, regions
+
+SEVERITIES = contract.SEVERITIES
+SEVERITY_ZH = contract.SEVERITY_ZH
+EST_KINDS = contract.EST_KINDS
+LEADER_LEVELS = contract.LEADER_LEVELS
+_KIND_KEY = {"行政编制": "admin", "政法专项编制": "legal", "事业编制": "inst", "工勤编制": "worker"}
+_LEVEL_KEY = {"正职": "chief", "副职": "deputy"}
+
+#: Chinese labels of every column the summaries return (reports and dashboards rename with :func:`zh`).
+LABELS: dict[str, str] = {
+    "region_code": "行政区划代码", "name": "地区", "level": "层级", "parent_code": "上级区划",
+    "level_zh": "层级", "org_code": "机构代码", "org_name": "机构名称", "registered": "已登记",
+    "in_scope": "纳入核查", "org_category": "机构类别", "psi_class": "事业单位类别", "funding": "经费形式",
+    "units": "机构数", "units_approved": "经批准机构数", "units_unapproved": "未经批准机构数",
+    "units_out_of_scope": "不纳入核查机构数", "units_unregistered": "未登记机构数",
+    "approved_units": "核定内设机构数", "actual_units": "实有内设机构数", "units_excess_internal": "超设内设机构的机构数",
+    "est_kind": "编制类型", "quota": "核定编制数", "staff": "实有人数", "paid": "财政供养人数",
+    "offstaff": "编外人数", "diff": "差额(实有-核定)", "units_over": "超编机构数", "vacancy": "空编数",
+    "staff_minus_quota": "实有-核定", "paid_minus_quota": "财政供养-核定", "paid_minus_staff": "财政供养-实有",
+    "balanced": "三数一致", "pay_month": "发放月份",
+    "leader_level": "领导职务层次", "approved": "核定职数", "held": "实配职数", "over": "超配数",
+    "clear": "四清", "rules": "对应规则", "findings": "问题数", "passed": "是否通过", "status": "结论",
+    "not_run": "未运行规则", "rule_id": "规则编号", "title": "问题名称", "severity": "严重程度",
+    "severity_zh": "严重程度", "id_number": "公民身份号码", "item": "事项", "detail": "问题说明",
+    "persons": "涉及人数", "metric": "指标", "metric_zh": "指标", "parent_value": "上级合计",
+    "own_value": "本级", "children_sum": "下级合计", "expected": "本级+下级合计", "ok": "一致",
+    "sheet": "数据表", "table": "表名", "loaded": "已导入", "files": "文件数", "rows": "行数",
+    "roster_ids": "在编人数(去重)", "roster_covered": "覆盖在编人数", "coverage": "在编人员覆盖率",
+    "reason": "原因", "column": "列", "rejects": "拒收行数", "clears_passed": "通过的四清项数",
+    **{f"findings_{s}": f"{SEVERITY_ZH[s]}问题数" for s in SEVERITIES},
+}
+
+
+def zh(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with Chinese column names (for display)."""
+    return df.rename(columns={c: LABELS[c] for c in df.columns if c in LABELS})
+
+
+# ------------------------------------------------------------------------------------------ regions
+@cache
+def _region_sql() -> tuple[str, str, str]:
+    """SQL VALUES for the region table, the (region, ancestor-or-self) pairs and a code-mapping expression."""
+    r = regions.regions()
+    parents = [p if isinstance(p, str) and p else None for p in r["parent_code"]]
+    rows = ", ".join(
+        f"('{c}', '{n}', '{lv}', " + (f"'{p}')" if p else "NULL)")
+        for c, n, lv, p in zip(r["region_code"], r["name"], r["level"], parents, strict=True)
+    )
+    parent = dict(zip(r["region_code"], parents, strict=True))
+    pairs = []
+    for code in r["region_code"]:
+        a = code
+        while a:
+            pairs.append(f"('{code}', '{a}')")
+            a = parent[a]
+    codes = ", ".join(f"'{c}'" for c in r["region_code"])
+    return rows, ", ".join(pairs), codes
+
+
+def _map_region(expr: str) -> str:
+    """SQL mapping any code to a known region: itself, else its city, else the province."""
+    _, _, codes = _region_sql()
+    prov = regions.province_code()
+    return (f"CASE WHEN ({expr}) IN ({codes}) THEN ({expr})"
+            f" WHEN substr({expr}, 1, 4) || '00' IN ({codes}) THEN substr({expr}, 1, 4) || '00'"
+            f" ELSE '{prov}' END")
+
+
+def _regions_cte() -> str:
+    rows, pairs, _ = _region_sql()
+    return (f"reg(region_code, name, level, parent_code) AS (VALUES {rows}),"
+            f" anc(region_code, ancestor) AS (VALUES {pairs})")
+
+
+def scope_codes(region_code: str | None = None) -> list[str]:
+    """The region and every region below it (all regions for None)."""
+    if region_code is None or region_code == regions.province_code():
+        return regions.regions()["region_code"].tolist()
+    if region_code not in regions.codes():
+        raise ValueError(f"行政区划代码不存在：{region_code}")
+    return regions.descendants(region_code)
+
+
+def _in_list(region_code: str | None) -> str:
+    return ", ".join(f"'{c}'" for c in scope_codes(region_code))
+
+
+def children_rows(df: pd.DataFrame, region_code: str | None = None) -> pd.DataFrame:
+    """Rows of a per-region frame for the direct children of ``region_code`` (the cities for None)."""
+    code = region_code or regions.province_code()
+    return df[df["parent_code"] == code].reset_index(drop=True)
+
+
+def region_rows(df: pd.DataFrame, region_code: str | None = None) -> pd.DataFrame:
+    """Rows of a per-region frame for ``region_code`` itself (the province for None)."""
+    code = region_code or regions.province_code()
+    return df[df["region_code"] == code].reset_index(drop=True)
+
+
+def _with_level_zh(df: pd.DataFrame) -> pd.DataFrame:
+    if "level" in df.columns:
+        df.insert(df.columns.get_loc("level") + 1, "level_zh", df["level"].map(regions.LEVEL_ZH))
+    return df
+
+
+def _order_regions(df: pd.DataFrame) -> pd.DataFrame:
+    order = {c: i for i, c in enumerate(regions.regions()["region_code"])}
+    return df.sort_values("region_code", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ units
+def _units_cte() -> str:
+    """CTEs ``pm`` (latest pay month) and ``u``: one row per unit with every per-unit figure."""
+    kind_staff = ", ".join(
+        f"count(DISTINCT id_number) FILTER (WHERE est_kind = '{k}') AS staff_{_KIND_KEY[k]}" for k in EST_KINDS)
+    held = ", ".join(
+        f"count(DISTINCT id_number) FILTER (WHERE leader_level = '{v}') AS held_{_LEVEL_KEY[v]}"
+        for v in LEADER_LEVELS)
+    quotas = ", ".join(f"COALESCE(o.{col}, 0) AS quota_{_KIND_KEY[k]}" for k, col in EST_KINDS.items())
+    posts = ", ".join(f"COALESCE(o.{col}, 0) AS approved_{_LEVEL_KEY[v]}" for v, col in LEADER_LEVELS.items())
+    zero = ", ".join(
+        [f"COALESCE(st.staff_{_KIND_KEY[k]}, 0) AS staff_{_KIND_KEY[k]}" for k in EST_KINDS]
+        + [f"COALESCE(st.held_{_LEVEL_KEY[v]}, 0) AS held_{_LEVEL_KEY[v]}" for v in LEADER_LEVELS])
+    quota_sum = " + ".join(f"COALESCE(o.{col}, 0)" for col in EST_KINDS.values())
+    region = _map_region(
+        "COALESCE(o.region_code, CASE WHEN wb_uscc_valid(c.org_code) THEN substr(c.org_code, 3, 6) END)")
+    return f"""
+    pm AS (SELECT max(pay_month) AS m FROM payroll),
+    st AS (SELECT org_code, count(DISTINCT id_number) AS staff, {kind_staff}, {held}
+           FROM staff GROUP BY org_code),
+    pay AS (SELECT org_code, count(DISTINCT id_number) AS paid
+            FROM payroll WHERE pay_month = (SELECT m FROM pm) GROUP BY org_code),
+    offs AS (SELECT org_code, count(DISTINCT id_number) AS offstaff FROM offstaff GROUP BY org_code),
+    codes AS (SELECT org_code FROM orgs UNION SELECT org_code FROM st UNION SELECT org_code FROM pay
+              UNION SELECT org_code FROM offs),
+    u AS (
+        SELECT c.org_code, o.org_name, o.org_code IS NOT NULL AS registered,
+               COALESCE(o.psi_class, '') <> '{contract.OUT_OF_SCOPE_PSI}' AS in_scope,
+               {region} AS region_code,
+               o.org_category, o.psi_class, o.funding,
+               o.org_code IS NOT NULL AND COALESCE(trim(o.approval_doc), '') <> '' AS approved_doc,
+               COALESCE(o.approved_units, 0) AS approved_units, COALESCE(o.actual_units, 0) AS actual_units,
+               {quotas}, {quota_sum} AS quota, {posts},
+               COALESCE(st.staff, 0) AS staff, {zero},
+               COALESCE(pay.paid, 0) AS paid, COALESCE(offs.offstaff, 0) AS offstaff
+        FROM codes c LEFT JOIN orgs o ON o.org_code = c.org_code
+             LEFT JOIN st ON st.org_code = c.org_code LEFT JOIN pay ON pay.org_code = c.org_code
+             LEFT JOIN offs ON offs.org_code = c.org_code)"""
+
+
+def units(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per unit: registration, scope, region, internal units, quota per kind, posts, staff, paid, offstaff.
+
+    Unregistered codes (seen in 人员/编外人员/财政发放 only) appear with ``registered`` False.
+    """
+    sql = f"WITH {_units_cte()} SELECT * FROM u WHERE region_code IN ({_in_list(region_code)})" \
+          " ORDER BY region_code, org_code"
+    return con.execute(sql).df()
+
+
+def _aggregate(con, select_from: str, metrics: Mapping[str, str], region_code: str | None,
+               rollup: bool, extra_cte: str = "") -> pd.DataFrame:
+    """Aggregate rows of ``select_from`` (a relation with region_code) to every region in scope."""
+    aggs = ", ".join(f"COALESCE({expr}, 0) AS {name}" for name, expr in metrics.items())
+    join = ("LEFT JOIN anc a ON a.ancestor = r.region_code LEFT JOIN x ON x.region_code = a.region_code"
+            if rollup else "LEFT JOIN x ON x.region_code = r.region_code")
+    sql = f"""WITH {_regions_cte()}, {extra_cte + ',' if extra_cte else ''} x AS ({select_from})
+        SELECT r.region_code, r.name, r.level, r.parent_code, {aggs}
+        FROM reg r {join}
+        WHERE r.region_code IN ({_in_list(region_code)})
+        GROUP BY r.region_code, r.name, r.level, r.parent_code"""
+    df = con.execute(sql).df()
+    for name in metrics:
+        if pd.api.types.is_float_dtype(df[name]) and (df[name] % 1 == 0).all():
+            df[name] = df[name].astype("int64")
+    return _with_level_zh(_order_regions(df))
+
+
+_UNIT_METRICS = {
+    "units": "count(*) FILTER (WHERE x.registered AND x.in_scope)",
+    "units_approved": "count(*) FILTER (WHERE x.registered AND x.in_scope AND x.approved_doc)",
+    "units_unapproved": "count(*) FILTER (WHERE x.registered AND x.in_scope AND NOT x.approved_doc)",
+    "units_out_of_scope": "count(*) FILTER (WHERE x.registered AND NOT x.in_scope)",
+    "units_unregistered": "count(*) FILTER (WHERE NOT x.registered)",
+    "approved_units": "sum(x.approved_units) FILTER (WHERE x.registered AND x.in_scope)",
+    "actual_units": "sum(x.actual_units) FILTER (WHERE x.registered AND x.in_scope)",
+    "units_excess_internal": "count(*) FILTER (WHERE x.registered AND x.in_scope"
+                             " AND x.actual_units > x.approved_units)",
+}
+
+
+def institutions(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                 rollup: bool = True) -> pd.DataFrame:
+    """Per region: 机构数 (in scope, approved by a 批准文号 or not), out-of-scope and unregistered counts,
+    核定 vs 实有 内设机构数 and units with more internal units than approved."""
+    return _aggregate(con, f"WITH {_units_cte()} SELECT * FROM u", _UNIT_METRICS, region_code, rollup)
+
+
+def institutions_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per registered unit: approval, scope, 核定 vs 实有 内设机构数."""
+    df = units(con, region_code)
+    df = df[df["registered"]]
+    cols = ["region_code", "org_code", "org_name", "org_category", "psi_class", "in_scope", "approved_doc",
+            "approved_units", "actual_units"]
+    out = df[cols].copy()
+    out["diff"] = out["actual_units"] - out["approved_units"]
+    return out.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ establishment
+def _kind_rows(region_cols: str) -> str:
+    """UNION ALL of one row per kind from relation ``x`` with columns quota_*/staff_*."""
+    return " UNION ALL ".join(
+        f"SELECT {region_cols}, '{k}' AS est_kind, quota_{_KIND_KEY[k]} AS quota, staff_{_KIND_KEY[k]} AS staff"
+        f" FROM x" for k in EST_KINDS)
+
+
+def establishment_by_kind(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                          rollup: bool = True) -> pd.DataFrame:
+    """Per region × 编制类型: 核定编制数, 实有人数, difference, units over quota (EST_OVER's test) and vacancies.
+
+    Only registered in-scope units count (DESIGN §4 unit-level scope).
+    """
+    per_kind = _kind_rows("region_code, org_code")
+    sql = f"""WITH {_regions_cte()}, {_units_cte()},
+        x AS (SELECT * FROM u WHERE registered AND in_scope),
+        k AS ({per_kind}),
+        kinds(est_kind, pos) AS (VALUES {", ".join(f"('{k}', {i})" for i, k in enumerate(EST_KINDS))})
+        SELECT r.region_code, r.name, r.level, r.parent_code, kinds.est_kind,
+               COALESCE(sum(k.quota), 0) AS quota, COALESCE(sum(k.staff), 0) AS staff,
+               COALESCE(sum(k.staff), 0) - COALESCE(sum(k.quota), 0) AS diff,
+               count(*) FILTER (WHERE k.quota > 0 AND k.staff > k.quota) AS units_over,
+               COALESCE(sum(greatest(k.quota - k.staff, 0)), 0) AS vacancy
+        FROM reg r CROSS JOIN kinds
+        {"LEFT JOIN anc a ON a.ancestor = r.region_code" if rollup else ""}
+        LEFT JOIN k ON k.region_code = {"a.region_code" if rollup else "r.region_code"}
+                    AND k.est_kind = kinds.est_kind
+        WHERE r.region_code IN ({_in_list(region_code)})
+        GROUP BY r.region_code, r.name, r.level, r.parent_code, kinds.est_kind, kinds.pos
+        ORDER BY kinds.pos"""
+    df = con.execute(sql).df()
+    for c in ("quota", "staff", "diff", "vacancy"):
+        df[c] = df[c].astype("int64")
+    return _with_level_zh(_order_regions(df))
+
+
+def establishment_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per registered in-scope unit × 编制类型 (kinds with a quota or staff): 核定, 实有, difference."""
+    sql = f"""WITH {_units_cte()},
+        x AS (SELECT * FROM u WHERE registered AND in_scope AND region_code IN ({_in_list(region_code)}))
+        SELECT k.*, k.staff - k.quota AS diff, k.quota > 0 AND k.staff > k.quota AS over,
+               k.quota = 0 AND k.staff > 0 AS mixed
+        FROM ({_kind_rows("region_code, org_code, org_name")}) k
+        WHERE k.quota > 0 OR k.staff > 0 ORDER BY region_code, org_code, est_kind"""
+    return con.execute(sql).df()
+
+
+def leader_posts(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                 rollup: bool = True) -> pd.DataFrame:
+    """Per region × 领导职务层次: 核定职数, 实配 (distinct leaders per unit, summed), 超配数 and units over."""
+    rows = " UNION ALL ".join(
+        f"SELECT region_code, '{v}' AS leader_level, {i} AS pos, approved_{_LEVEL_KEY[v]} AS approved,"
+        f" held_{_LEVEL_KEY[v]} AS held FROM u WHERE registered AND in_scope"
+        for i, v in enumerate(LEADER_LEVELS))
+    sql = f"""WITH {_regions_cte()}, {_units_cte()}, x AS ({rows}),
+        lv(leader_level, pos) AS (VALUES {", ".join(f"('{v}', {i})" for i, v in enumerate(LEADER_LEVELS))})
+        SELECT r.region_code, r.name, r.level, r.parent_code, lv.leader_level,
+               COALESCE(sum(x.approved), 0) AS approved, COALESCE(sum(x.held), 0) AS held,
+               COALESCE(sum(greatest(x.held - x.approved, 0)), 0) AS over,
+               count(*) FILTER (WHERE x.held > x.approved) AS units_over
+        FROM reg r CROSS JOIN lv
+        {"LEFT JOIN anc a ON a.ancestor = r.region_code" if rollup else ""}
+        LEFT JOIN x ON x.region_code = {"a.region_code" if rollup else "r.region_code"}
+                    AND x.leader_level = lv.leader_level
+        WHERE r.region_code IN ({_in_list(region_code)})
+        GROUP BY r.region_code, r.name, r.level, r.parent_code, lv.leader_level, lv.pos ORDER BY lv.pos"""
+    df = con.execute(sql).df()
+    for c in ("approved", "held", "over"):
+        df[c] = df[c].astype("int64")
+    return _with_level_zh(_order_regions(df))
+
+
+def leader_posts_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per registered in-scope unit × level with posts approved or held: 核定, 实配, 超配."""
+    df = units(con, region_code)
+    df = df[df["registered"] & df["in_scope"]]
+    parts = [
+        df[["region_code", "org_code", "org_name"]].assign(
+            leader_level=v, approved=df[f"approved_{_LEVEL_KEY[v]}"], held=df[f"held_{_LEVEL_KEY[v]}"])
+        for v in LEADER_LEVELS
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    out = out[(out["approved"] > 0) | (out["held"] > 0)].copy()
+    out["over"] = (out["held"] - out["approved"]).clip(lower=0)
+    out["_o"] = out["leader_level"].map({v: i for i, v in enumerate(LEADER_LEVELS)})
+    out = out.sort_values(["region_code", "org_code", "_o"], kind="stable").drop(columns="_o")
+    return out.reset_index(drop=True)
+
+
+def latest_pay_month(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest 发放月份 in the payroll table (None when no payroll is loaded)."""
+    return con.execute("SELECT max(pay_month) FROM payroll").fetchone()[0]
+
+
+_THREE_WAY = {
+    "units": "count(x.org_code) FILTER (WHERE x.registered)",
+    "quota": "sum(x.quota)",
+    "staff": "sum(x.staff)",
+    "paid": "sum(x.paid)",
+    "offstaff": "sum(x.offstaff)",
+}
+
+
+def three_way(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+              rollup: bool = True) -> pd.DataFrame:
+    """Per region: 编制数 (sum of quotas) vs 实有人数 (roster) vs 财政供养数 (paid in the latest month).
+
+    In-scope units only; units missing from 机构 (registered False) count with quota 0, so their staff and
+    pay show up as excess. ``balanced`` is True where the three numbers are equal.
+    """
+    df = _aggregate(con, f"WITH {_units_cte()} SELECT * FROM u WHERE in_scope", _THREE_WAY, region_code, rollup)
+    df["staff_minus_quota"] = df["staff"] - df["quota"]
+    df["paid_minus_quota"] = df["paid"] - df["quota"]
+    df["paid_minus_staff"] = df["paid"] - df["staff"]
+    df["balanced"] = (df["quota"] == df["staff"]) & (df["staff"] == df["paid"])
+    df["pay_month"] = latest_pay_month(con)
+    return df
+
+
+def three_way_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per in-scope unit: 编制数, 实有人数, 财政供养数 (latest month), 编外人数 and the differences."""
+    df = units(con, region_code)
+    df = df[df["in_scope"]]
+    out = df[["region_code", "org_code", "org_name", "registered", "funding", "quota", "staff", "paid",
+              "offstaff"]].copy()
+    out["staff_minus_quota"] = out["staff"] - out["quota"]
+    out["paid_minus_quota"] = out["paid"] - out["quota"]
+    out["paid_minus_staff"] = out["paid"] - out["staff"]
+    out["balanced"] = (out["quota"] == out["staff"]) & (out["staff"] == out["paid"])
+    return out.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ findings
+LATEST_RUN_SQL = ("(SELECT COALESCE((SELECT max(run_id) FROM finding_runs), (SELECT max(run_id) FROM findings)))")
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The latest rule run (``finding_runs``; falls back to the findings table)."""
+    return con.execute(f"SELECT {LATEST_RUN_SQL}").fetchone()[0]
+
+
+def _findings_rel(region_code: str | None, mapped: bool = True) -> str:
+    """SQL: latest-run findings with ``region_code`` mapped to a known region, limited to the scope."""
+    return f"""SELECT f.* REPLACE ({_map_region("f.region_code")} AS region_code),
+                      f.region_code AS region_code_raw
+               FROM findings f WHERE f.run_id = {LATEST_RUN_SQL}
+               AND {_map_region("f.region_code")} IN ({_in_list(region_code)})"""
+
+
+def _severity_order(df: pd.DataFrame, col: str = "severity") -> pd.DataFrame:
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return df.assign(_o=df[col].map(order)).sort_values("_o", kind="stable").drop(columns="_o")
+
+
+def findings_by_rule(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per rule of the latest run: title, severity, findings, units and persons affected (most severe first)."""
+    sql = f"""SELECT rule_id, any_value(title) AS title, any_value(severity) AS severity,
+                     count(*) AS findings, count(DISTINCT org_code) AS units,
+                     count(DISTINCT id_number) AS persons
+              FROM ({_findings_rel(region_code)}) GROUP BY rule_id ORDER BY findings DESC, rule_id"""
+    df = con.execute(sql).df()
+    df = _severity_order(df).reset_index(drop=True)
+    df.insert(3, "severity_zh", df["severity"].map(SEVERITY_ZH))
+    return df
+
+
+def findings_by_severity(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """One row per severity (all five, zeros included): findings of the latest run."""
+    sql = f"""WITH sev(severity, pos) AS (VALUES {", ".join(f"('{s}', {i})" for i, s in enumerate(SEVERITIES))})
+              SELECT sev.severity, count(f.rule_id) AS findings
+              FROM sev LEFT JOIN ({_findings_rel(region_code)}) f ON f.severity = sev.severity
+              GROUP BY sev.severity, sev.pos ORDER BY sev.pos"""
+    df = con.execute(sql).df()
+    df.insert(1, "severity_zh", df["severity"].map(SEVERITY_ZH))
+    return df
+
+
+def findings_by_rule_region(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Long frame: (region_code, rule_id, severity) -> findings, with each finding at the region it sits in."""
+    sql = f"""SELECT region_code, rule_id, any_value(title) AS title, severity, count(*) AS findings
+              FROM ({_findings_rel(region_code)}) GROUP BY region_code, rule_id, severity"""
+    df = con.execute(sql).df()
+    df["name"] = df["region_code"].map(regions.name_of)
+    return _order_regions(df)
+
+
+def findings_by_region(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                       rollup: bool = True) -> pd.DataFrame:
+    """Per region: findings of the latest run in total and per severity (``findings_<severity>``)."""
+    metrics = {"findings": "count(x.rule_id)"}
+    metrics |= {f"findings_{s}": f"count(x.rule_id) FILTER (WHERE x.severity = '{s}')" for s in SEVERITIES}
+    return _aggregate(con, _findings_rel(None), metrics, region_code, rollup)
+
+
+def findings_list(con: duckdb.DuckDBPyConnection, region_code: str | None = None, *, pii: str = "masked",
+                  rules: Iterable[str] | None = None, severities: Iterable[str] | None = None,
+                  org_code: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """The latest findings (DESIGN §5 columns + region and unit names); IDs masked unless ``pii='full'``."""
+    if pii not in ("masked", "full"):
+        raise ValueError("pii 只能是 masked 或 full")
+    where, params = ["TRUE"], []
+    if rules is not None:
+        rules = list(rules)
+        where.append(f"f.rule_id IN ({', '.join('?' for _ in rules) or 'NULL'})")
+        params += rules
+    if severities is not None:
+        severities = list(severities)
+        where.append(f"f.severity IN ({', '.join('?' for _ in severities) or 'NULL'})")
+        params += severities
+    if org_code is not None:
+        where.append("f.org_code = ?")
+        params.append(org_code)
+    idcol = "f.id_number" if pii == "full" else "wb_mask(f.id_number)"
+    order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
+    sql = f"""SELECT f.rule_id, f.severity, f.region_code_raw AS region_code, f.org_code, {idcol} AS id_number,
+                     f.item, f.title, f.detail, o.org_name
+              FROM ({_findings_rel(region_code)}) f LEFT JOIN orgs o ON o.org_code = f.org_code
+              WHERE {" AND ".join(where)}
+              ORDER BY CASE f.severity {order} END, f.rule_id, f.region_code, f.org_code, f.id_number, f.item
+              {f"LIMIT {int(limit)}" if limit is not None else ""}"""
+    df = con.execute(sql, params).df()
+    df.insert(2, "severity_zh", df["severity"].map(SEVERITY_ZH))
+    return df
+
+
+# ------------------------------------------------------------------------------------------ four clears
+def rule_clears() -> dict[str, str]:
+    """rule_id -> clear (机构清/编制清/领导职数清/实有人员清), from the rule registry."""
+    from . import rules as _rules
+
+    return {rid: rule.clear for rid, rule in _rules.REGISTRY.items()}
+
+
+def clear_rules(clears: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The rules behind each clear: clear, rule_id, title, severity (in contract.CLEARS order)."""
+    clears = dict(clears) if clears is not None else rule_clears()
+    try:
+        from . import rules as _rules
+
+        reg = _rules.REGISTRY
+    except (ImportError, AttributeError):  # the catalogue not installed: titles fall back to the ids
+        reg = {}
+    df = pd.DataFrame({"clear": list(clears.values()), "rule_id": list(clears.keys())})
+    df["title"] = df["rule_id"].map(lambda r: getattr(reg.get(r), "title_zh", r))
+    df["severity"] = df["rule_id"].map(lambda r: getattr(reg.get(r), "severity", None))
+    order = {c: i for i, c in enumerate(contract.CLEARS)}
+    return df.sort_values(["clear", "rule_id"], key=lambda s: s.map(order) if s.name == "clear" else s,
+                          kind="stable").reset_index(drop=True)
+
+
+def rules_not_run(con: duckdb.DuckDBPyConnection, rule_ids: Iterable[str]) -> list[str]:
+    """Rules of ``rule_ids`` the latest run did not run (absent from rule_status, or status not run)."""
+    rule_ids = list(rule_ids)
+    run = latest_run_id(con)
+    if run is None:
+        return rule_ids
+    st = con.execute("SELECT rule_id, status FROM rule_status WHERE run_id = ?", [run]).df()
+    if st.empty:  # a run recorded without statuses (hand-made workspaces): treat every rule as run
+        return []
+    ran = set(st.loc[~st["status"].fillna("").str.lower().str.replace("_", " ").str.contains("not run|未运行"),
+                     "rule_id"])
+    return [r for r in rule_ids if r not in ran]
+
+
+def four_clears(con: duckdb.DuckDBPyConnection, region_code: str | None = None, *,
+                clears: Mapping[str, str] | None = None, rollup: bool = True) -> pd.DataFrame:
+    """Per region × clear: the rules behind it, their findings (severity info excluded) and pass/fail.
+
+    ``passed`` is True when every rule of the clear ran and none found anything in the region;
+    ``status`` is 通过 / 未通过 / 未完全核查 (a rule of the clear was not run, and nothing was found).
+    """
+    clears = dict(clears) if clears is not None else rule_clears()
+    not_run = set(rules_not_run(con, clears))
+    pairs = ", ".join(f"('{r}', '{c}')" for r, c in clears.items()) or "(NULL, NULL)"
+    names = list(contract.CLEARS)
+    metrics = {f"c{i}": f"count(x.rule_id) FILTER (WHERE x.clear = '{c}' AND x.severity <> 'info')"
+               for i, c in enumerate(names)}
+    rel = f"""SELECT f.*, rc.clear FROM ({_findings_rel(None)}) f
+              JOIN (VALUES {pairs}) rc(rule_id, clear) ON rc.rule_id = f.rule_id"""
+    wide = _aggregate(con, rel, metrics, region_code, rollup)
+    base = ["region_code", "name", "level", "level_zh", "parent_code"]
+    long = wide.melt(id_vars=base, value_vars=list(metrics), var_name="_c", value_name="findings")
+    long["clear"] = long["_c"].map({f"c{i}": c for i, c in enumerate(names)})
+    by_clear = {c: sorted(r for r, cc in clears.items() if cc == c) for c in names}
+    long["rules"] = long["clear"].map(lambda c: "、".join(by_clear[c]))
+    long["not_run"] = long["clear"].map(lambda c: "、".join(r for r in by_clear[c] if r in not_run))
+    long["findings"] = long["findings"].astype("int64")
+    long["passed"] = (long["findings"] == 0) & (long["not_run"] == "")
+    long["status"] = "通过"
+    long.loc[(long["findings"] == 0) & (long["not_run"] != ""), "status"] = "未完全核查"
+    long.loc[long["findings"] > 0, "status"] = "未通过"
+    long = long.drop(columns="_c")
+    order = {c: i for i, c in enumerate(names)}
+    long = long.sort_values("clear", key=lambda s: s.map(order), kind="stable")
+    return _order_regions(long)[[*base, "clear", "rules", "findings", "not_run", "passed", "status"]]
+
+
+# ------------------------------------------------------------------------------------------ headline
+def headline(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+             clears: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row: units, out-of-scope units, 核定编制, 实有人数, 财政供养人数, findings by severity, clears passed.
+
+    Same numbers as :func:`three_way`, :func:`findings_by_region` and :func:`four_clears` for that region.
+    """
+    code = region_code or regions.province_code()
+    inst = institutions(con, code)
+    inst = inst[inst["region_code"] == code]
+    tw = three_way(con, code)
+    tw = tw[tw["region_code"] == code]
+    fr = findings_by_region(con, code)
+    fr = fr[fr["region_code"] == code]
+    out = inst[["region_code", "name", "level", "level_zh", "units", "units_out_of_scope",
+                "units_unregistered"]].reset_index(drop=True)
+    for c in ("quota", "staff", "paid", "offstaff", "pay_month"):
+        out[c] = tw[c].to_numpy()
+    for c in ["findings"] + [f"findings_{s}" for s in SEVERITIES]:
+        out[c] = fr[c].to_numpy()
+    try:
+        fc = four_clears(con, code, clears=clears)
+        out["clears_passed"] = int(fc.loc[fc["region_code"] == code, "passed"].sum())
+    except ImportError:
+        out["clears_passed"] = pd.NA
+    return out
+
+
+# ------------------------------------------------------------------------------------------ roll-up check
+ROLLUP_METRICS: dict[str, str] = {
+    "units": "机构数", "units_out_of_scope": "不纳入核查机构数", "approved_units": "核定内设机构数",
+    "actual_units": "实有内设机构数", "quota": "核定编制数", "staff": "实有人数", "paid": "财政供养人数",
+    "findings": "问题数",
+}
+
+
+def rollup_check(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """For each parent region in scope and each metric: parent total vs own units + Σ children totals.
+
+    Columns parent_code, name, level, metric, metric_zh, parent_value, own_value, children_sum, expected, ok.
+    """
+    def frame(rollup: bool) -> pd.DataFrame:
+        a = institutions(con, None, rollup)[["region_code", "units", "units_out_of_scope", "approved_units",
+                                             "actual_units"]]
+        b = three_way(con, None, rollup)[["region_code", "quota", "staff", "paid"]]
+        c = findings_by_region(con, None, rollup)[["region_code", "findings"]]
+        return a.merge(b, on="region_code").merge(c, on="region_code").set_index("region_code")
+
+    total, own = frame(True), frame(False)
+    r = regions.regions().set_index("region_code")
+    child_sum = total.join(r["parent_code"]).groupby("parent_code")[list(ROLLUP_METRICS)].sum()
+    parents = [c for c in scope_codes(region_code) if c in child_sum.index]
+    metrics = list(ROLLUP_METRICS)
+    out = pd.DataFrame({
+        "parent_code": pd.Index(parents).repeat(len(metrics)),
+        "metric": metrics * len(parents),
+    })
+    out["name"] = out["parent_code"].map(r["name"])
+    out["level"] = out["parent_code"].map(r["level"])
+    out["metric_zh"] = out["metric"].map(ROLLUP_METRICS)
+    stack = lambda df: df.loc[parents, metrics].stack().to_numpy()  # noqa: E731
+    out["parent_value"] = stack(total)
+    out["own_value"] = stack(own)
+    out["children_sum"] = stack(child_sum)
+    out["expected"] = out["own_value"] + out["children_sum"]
+    out["ok"] = out["parent_value"] == out["expected"]
+    return out[["parent_code", "name", "level", "metric", "metric_zh", "parent_value", "own_value",
+                "children_sum", "expected", "ok"]]
+
+
+# ------------------------------------------------------------------------------------------ data quality
+_COVERAGE_SOURCES = ("police", "payroll", "hr", "orgdept")
+
+
+def source_coverage(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Per contract sheet: loaded?, files, rows (in the region), and the share of the region's roster ids
+    (in-scope units) present in 公安核查 / 财政发放 (latest month) / 人社信息 / 组织部门 (leaders only)."""
+    in_list = _in_list(region_code)
+    parts = []
+    for sheet in contract.SHEETS:
+        t = sheet.table
+        if t == "police":
+            rows = "(SELECT count(*) FROM police WHERE id_number IN (SELECT id_number FROM roster))"
+        elif "org_code" in sheet.names:
+            rows = f'(SELECT count(*) FROM "{t}" WHERE org_code IN (SELECT org_code FROM units_in))'
+        else:
+            rows = f'(SELECT count(*) FROM "{t}")'
+        covered = denom = "NULL"
+        if t in _COVERAGE_SOURCES:
+            src = "payroll WHERE pay_month = (SELECT m FROM pm)" if t == "payroll" else t
+            who = "leader_level IN ('正职', '副职')" if t == "orgdept" else "TRUE"
+            denom = f"(SELECT count(DISTINCT id_number) FROM roster WHERE {who})"
+            covered = (f"(SELECT count(DISTINCT id_number) FROM roster WHERE {who}"
+                       f" AND id_number IN (SELECT id_number FROM {src}))")
+        parts.append(f"""SELECT '{sheet.name}' AS sheet, '{t}' AS "table",
+                         (SELECT count(*) FROM "{t}") > 0 AS loaded,
+                         (SELECT count(DISTINCT _file) FROM "{t}") AS files, {rows} AS rows,
+                         {denom} AS roster_ids, {covered} AS roster_covered""")
+    sql = f"""WITH {_units_cte()},
+              units_in AS (SELECT org_code FROM u WHERE region_code IN ({in_list})),
+              roster AS (SELECT DISTINCT s.id_number, s.leader_level FROM staff s JOIN u ON u.org_code = s.org_code
+                         WHERE u.in_scope AND u.region_code IN ({in_list}))
+              {" UNION ALL ".join(parts)}"""
+    df = con.execute(sql).df()
+    df["coverage"] = df["roster_covered"] / df["roster_ids"].where(df["roster_ids"] > 0)
+    return df
+
+
+def rows_by_region(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                   rollup: bool = True) -> pd.DataFrame:
+    """Per region: rows of each unit-keyed sheet (机构, 人员, 编外人员, 财政发放 all months, 人社信息, 组织部门),
+    attributed to the region of the unit (payroll: the paying unit)."""
+    tables = [s for s in contract.SHEETS if "org_code" in s.names and s.table not in ("stats2013", "onsite_results")]
+    rel = " UNION ALL ".join(f"SELECT '{s.table}' AS t, org_code FROM \"{s.table}\"" for s in tables)
+    metrics = {s.table: f"count(x.t) FILTER (WHERE x.t = '{s.table}')" for s in tables}
+    select = f"""WITH {_units_cte()}, src AS ({rel})
+                 SELECT src.t, u.region_code FROM src JOIN u ON u.org_code = src.org_code"""
+    return _aggregate(con, select, metrics, region_code, rollup)
+
+
+def rejects_summary(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+    """Rejected rows by sheet, column, reason and region (a reject without a region sits at the province)."""
+    sql = f"""SELECT sheet, "column", reason, {_map_region("region_code")} AS region_code, count(*) AS rejects
+              FROM rejects WHERE {_map_region("region_code")} IN ({_in_list(region_code)})
+              GROUP BY ALL ORDER BY rejects DESC, sheet, "column", reason, region_code"""
+    df = con.execute(sql).df()
+    df["name"] = df["region_code"].map(regions.name_of)
+    return df
+
+
+def loads_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The load log: file, sheet, rows read / loaded / rejected, status, time (latest first)."""
+    return con.execute("""SELECT file, sheet, "table", rows_read, rows_loaded, rows_rejected, status, message,
+                                 loaded_at, sha256 FROM loads ORDER BY loaded_at DESC, file, sheet""").df()
