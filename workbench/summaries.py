@@ -370,11 +370,12 @@ def three_way_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = 
 
 
 # ------------------------------------------------------------------------------------------ findings
-LATEST_RUN_SQL = ("(SELECT COALESCE((SELECT max(run_id) FROM finding_runs), (SELECT max(run_id) FROM findings)))")
+LATEST_RUN_SQL = ("(SELECT COALESCE((SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL),"
+                  " (SELECT max(run_id) FROM findings)))")
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The latest rule run (``finding_runs``; falls back to the findings table)."""
+    """The latest finished rule run (as rules.latest_run_id; falls back to the findings table's max run_id)."""
     return con.execute(f"SELECT {LATEST_RUN_SQL}").fetchone()[0]
 
 
@@ -496,8 +497,9 @@ def rules_not_run(con: duckdb.DuckDBPyConnection, rule_ids: Iterable[str]) -> li
     st = con.execute("SELECT rule_id, status FROM rule_status WHERE run_id = ?", [run]).df()
     if st.empty:  # a run recorded without statuses (hand-made workspaces): treat every rule as run
         return []
-    ran = set(st.loc[~st["status"].fillna("").str.lower().str.replace("_", " ").str.contains("not run|未运行"),
-                     "rule_id"])
+    from .rules.runner import RAN
+
+    ran = set(st.loc[st["status"] == RAN, "rule_id"])
     return [r for r in rule_ids if r not in ran]
 
 
