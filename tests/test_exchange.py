@@ -87,7 +87,7 @@ def test_police_request(ws, tmp_path):
     assert names[P[4]] == "李五" and pd.isna(names[P[5]])
     assert df["核查结果"].isna().all()
     ws_ = wb["公安核查"]
-    dvs = ws_.data_validations.dataValidation
+    dvs = [dv for dv in ws_.data_validations.dataValidation if dv.type == "list"]
     assert len(dvs) == 1
     sheet_ref, cells = dvs[0].formula1.lstrip("=").rsplit("!", 1)
     listed = [c.value for row in wb[sheet_ref.strip("'")][cells.replace("$", "")] for c in row]

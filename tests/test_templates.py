@@ -27,7 +27,8 @@ def validation_lists(wb: openpyxl.Workbook, ws) -> dict[str, list[str]]:
     headers = [c.value for c in ws[1]]
     out = {}
     for dv in ws.data_validations.dataValidation:
-        assert dv.type == "list"
+        if dv.type != "list":
+            continue
         sheet_ref, cells = dv.formula1.lstrip("=").rsplit("!", 1)
         src = wb[sheet_ref.strip("'")]
         values = [c.value for row in src[cells.replace("$", "")] for c in row]
@@ -36,6 +37,21 @@ def validation_lists(wb: openpyxl.Workbook, ws) -> dict[str, list[str]]:
             assert min_row == 2 and max_row >= 1000, rng  # covers the rows people fill in
             for j in range(min_col, max_col + 1):
                 out[headers[j - 1]] = values
+    return out
+
+
+def other_validations(ws) -> dict[str, tuple]:
+    """header -> (type, operator, formula1, error style) of the non-list validations."""
+    headers = [c.value for c in ws[1]]
+    out = {}
+    for dv in ws.data_validations.dataValidation:
+        if dv.type == "list":
+            continue
+        for rng in str(dv.sqref).split():
+            min_col, min_row, max_col, _ = range_boundaries(rng)
+            assert min_row == 2
+            for j in range(min_col, max_col + 1):
+                out[headers[j - 1]] = (dv.type, dv.operator, dv.formula1, dv.errorStyle)
     return out
 
 
@@ -64,6 +80,14 @@ def test_per_sheet_template(generated, sheet):
     assert ws.max_row == 1  # no example rows that would be loaded as data
     assert ws.freeze_panes == "A2"
     assert validation_lists(wb, ws) == {c.header: list(c.codes) for c in sheet.columns if c.codes}
+    checks = other_validations(ws)
+    for c in sheet.columns:
+        if c.type == contract.INT:
+            assert checks[c.header] == ("whole", "greaterThanOrEqual", "0", None), c.header
+        elif c.type in (contract.ID, contract.USCC):
+            assert checks[c.header] == ("textLength", "equal", "18", "warning"), c.header
+        else:
+            assert c.header not in checks or c.type in (contract.REGION, contract.MONTH)
     text = text_columns(ws)
     for c in sheet.columns:
         if c.type in (contract.ID, contract.USCC, contract.REGION, contract.MONTH):

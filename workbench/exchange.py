@@ -130,15 +130,8 @@ def _file_name(dept: str, region: str | None) -> str:
 
 def write_request(path: Path, dept: str, persons: pd.DataFrame, region: str | None, as_of: str) -> Path:
     sheet = contract.DEPARTMENTS[dept]
-    data = SheetSpec(
-        name=sheet.name,
-        frame=_sheet_frame(sheet, persons),
-        text_columns=templates.text_columns(sheet),
-        dropdowns={c.header: c.codes for c in sheet.columns if c.codes},
-        notes={c.header: templates.column_note(c) for c in sheet.columns},
-        widths={c.header: 22 for c in sheet.columns if c.type in (contract.ID, contract.USCC)},
-        blank_rows=EXTRA_ROWS,
-    )
+    data = templates.sheet_spec(sheet, blank_rows=EXTRA_ROWS)
+    data.frame = _sheet_frame(sheet, persons)
     help_sheets = [
         SheetSpec(templates.INSTRUCTIONS_SHEET, instructions(dept, region, len(persons), as_of),
                   widths={"序号": 6, "说明": 120}),

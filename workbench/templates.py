@@ -126,6 +126,26 @@ def instructions_frame(sheets: Sequence[contract.Sheet]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_LENGTHS = {contract.ID: 18, contract.USCC: 18, contract.REGION: 6, contract.MONTH: 7}
+
+
+def validations(sheet: contract.Sheet) -> dict[str, dict]:
+    """Excel checks on typing for non-coded columns: counts whole and >= 0, fixed-length codes.
+
+    Length checks only warn (an analyst may have to record a 15-digit ID as it is); counts stop.
+    """
+    out: dict[str, dict] = {}
+    for c in sheet.columns:
+        if c.type == contract.INT:
+            out[c.header] = {"validate": "integer", "criteria": ">=", "value": 0, "error_title": "输入错误",
+                             "error_message": f"“{c.header}”应为不小于0的整数。"}
+        elif c.type in _LENGTHS:
+            n = _LENGTHS[c.type]
+            out[c.header] = {"validate": "length", "criteria": "==", "value": n, "error_type": "warning",
+                             "error_title": "请核对", "error_message": f"“{c.header}”一般为{n}位，请核对后再确认。"}
+    return out
+
+
 def sheet_spec(sheet: contract.Sheet, blank_rows: int = BLANK_ROWS) -> SheetSpec:
     """An empty data sheet with the contract's headers, drop-downs, text format and header comments."""
     return SheetSpec(
@@ -136,6 +156,7 @@ def sheet_spec(sheet: contract.Sheet, blank_rows: int = BLANK_ROWS) -> SheetSpec
         notes={c.header: column_note(c) for c in sheet.columns},
         widths={c.header: 22 for c in sheet.columns if c.type in (contract.ID, contract.USCC)},
         blank_rows=blank_rows,
+        validations=validations(sheet),
     )
 
 

@@ -32,6 +32,8 @@ class SheetSpec:
     widths: Mapping[str, float] = field(default_factory=dict)
     blank_rows: int = 0  # extra empty rows that still carry the drop-downs / text format
     notes: Mapping[str, str] = field(default_factory=dict)  # column -> header comment
+    #: column -> extra xlsxwriter data_validation options (e.g. whole numbers >= 0, text length 18)
+    validations: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 def safe_text(value: object) -> object:
@@ -120,6 +122,10 @@ def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_s
                     "validate": "list", "source": lists[key],
                     "error_title": "输入错误", "error_message": f"“{col}”请从下拉列表中选择。",
                 })
+            for col, options in spec.validations.items():
+                if col in cols:
+                    j = cols.index(col)
+                    ws.data_validation(1, j, max(last, 1), j, dict(options))
             ws.freeze_panes(1, 0)
             if cols:
                 ws.autofilter(0, 0, max(len(spec.frame), 1), len(cols) - 1)
