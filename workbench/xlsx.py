@@ -113,7 +113,8 @@ def write_workbook(path: str | os.PathLike, sheets: Sequence[SheetSpec], lists_s
                 key = tuple(codes)
                 if key not in lists:
                     k = len(lists)
-                    lists_ws.write_string(0, k, str(col), header)
+                    # "（可选值）": the lists sheet must not look like an intake sheet to header detection
+                    lists_ws.write_string(0, k, f"{col}（可选值）", header)
                     for r, code in enumerate(key, start=1):
                         lists_ws.write_string(r, k, code)
                     letter = xlsxwriter.utility.xl_col_to_name(k)
