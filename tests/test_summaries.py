@@ -421,3 +421,32 @@ def test_sample_rollup_and_counts(request):
         assert not FULL_ID.search(summaries.findings_list(con).to_csv())
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------------------------------ persons / units
+def test_person_records_masked(hand):
+    rec = summaries.person_records(hand, P[1])
+    # P1: two 人员 rows (U1, U5), two payroll months, police, HR, 组织部门
+    assert rec["sheet"].value_counts().to_dict() == {"人员": 2, "财政发放": 2, "公安核查": 1, "人社信息": 1,
+                                                     "组织部门": 1}
+    assert set(rec["id_number"]) == {ids.mask_id(P[1])}
+    assert not FULL_ID.search(rec.to_csv()) and "ACC1" not in rec.to_csv()
+    assert set(rec.loc[rec.sheet == "人员", "org_code"]) == {U1, U5}
+    full = summaries.person_records(hand, P[1], pii="full")
+    assert set(full["id_number"]) == {P[1]} and full["detail"].str.contains("ACC1").any()
+    assert summaries.person_records(hand, GHOST)["sheet"].tolist() == ["财政发放"]
+
+
+def test_unit_persons_and_org_filters(hand):
+    up = summaries.unit_persons(hand, U1)
+    assert sorted(up["id_number"]) == sorted(ids.mask_id(P[n]) for n in (1, 2, 3, 4))
+    f = rules.latest_findings(hand)
+    f1 = f[(f.org_code == U1) & f.id_number.notna()]
+    assert up["findings"].sum() == len(f1)
+    tw = summaries.three_way_by_unit(hand, org_codes=[U1, U4])
+    assert set(tw.org_code) == {U1, U4} and tw.set_index("org_code").loc[U4, "paid"] == 2
+    assert set(summaries.establishment_by_unit(hand, org_codes=U1).org_code) == {U1}
+    assert set(summaries.leader_posts_by_unit(hand, org_codes=[U2]).org_code) == {U2}
+    fl = summaries.findings_list(hand, org_codes=[U1, U4])
+    assert len(fl) == f.org_code.isin([U1, U4]).sum()
+    assert len(summaries.findings_list(hand, id_number=P[9], pii="full")) == (f.id_number == P[9]).sum() >= 1

@@ -56,6 +56,9 @@ LABELS: dict[str, str] = {
     "sheet": "数据表", "table": "表名", "loaded": "已导入", "files": "文件数", "rows": "行数",
     "roster_ids": "在编人数(去重)", "roster_covered": "覆盖在编人数", "coverage": "在编人员覆盖率",
     "reason": "原因", "column": "列", "rejects": "拒收行数", "clears_passed": "通过的四清项数",
+    "approved_doc": "有批准文号", "mixed": "混编混岗", "file": "文件", "row": "行号",
+    "sex": "性别", "birth_date": "出生日期", "staff_class": "身份类别", "post": "职务",
+    "entry_date": "进入本单位时间", "units_over_quota": "超编机构数",
     **{f"findings_{s}": f"{SEVERITY_ZH[s]}问题数" for s in SEVERITIES},
 }
 
@@ -177,14 +180,26 @@ def _units_cte() -> str:
              LEFT JOIN offs ON offs.org_code = c.org_code)"""
 
 
-def units(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+def _org_filter(org_codes: Iterable[str] | None, col: str = "org_code") -> tuple[str, list]:
+    """SQL condition and parameters limiting rows to ``org_codes`` (no limit for None)."""
+    if org_codes is None:
+        return "TRUE", []
+    if isinstance(org_codes, str):
+        org_codes = [org_codes]
+    return f"{col} IN (SELECT unnest(?::VARCHAR[]))", [list(org_codes)]
+
+
+def units(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+          org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per unit: registration, scope, region, internal units, quota per kind, posts, staff, paid, offstaff.
 
     Unregistered codes (seen in 人员/编外人员/财政发放 only) appear with ``registered`` False.
+    ``org_codes`` limits the frame to those units (e.g. a provincial unit's report).
     """
-    sql = f"WITH {_units_cte()} SELECT * FROM u WHERE region_code IN ({_in_list(region_code)})" \
+    cond, params = _org_filter(org_codes)
+    sql = f"WITH {_units_cte()} SELECT * FROM u WHERE region_code IN ({_in_list(region_code)}) AND {cond}" \
           " ORDER BY region_code, org_code"
-    return con.execute(sql).df()
+    return con.execute(sql, params).df()
 
 
 def _aggregate(con, select_from: str, metrics: Mapping[str, str], region_code: str | None,
@@ -225,9 +240,10 @@ def institutions(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
     return _aggregate(con, f"WITH {_units_cte()} SELECT * FROM u", _UNIT_METRICS, region_code, rollup)
 
 
-def institutions_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+def institutions_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                         org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per registered unit: approval, scope, 核定 vs 实有 内设机构数."""
-    df = units(con, region_code)
+    df = units(con, region_code, org_codes)
     df = df[df["registered"]]
     cols = ["region_code", "org_code", "org_name", "org_category", "psi_class", "in_scope", "approved_doc",
             "approved_units", "actual_units"]
@@ -273,15 +289,18 @@ def establishment_by_kind(con: duckdb.DuckDBPyConnection, region_code: str | Non
     return _with_level_zh(_order_regions(df))
 
 
-def establishment_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+def establishment_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                          org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per registered in-scope unit × 编制类型 (kinds with a quota or staff): 核定, 实有, difference."""
+    cond, params = _org_filter(org_codes)
     sql = f"""WITH {_units_cte()},
-        x AS (SELECT * FROM u WHERE registered AND in_scope AND region_code IN ({_in_list(region_code)}))
+        x AS (SELECT * FROM u WHERE registered AND in_scope AND region_code IN ({_in_list(region_code)})
+              AND {cond})
         SELECT k.*, k.staff - k.quota AS diff, k.quota > 0 AND k.staff > k.quota AS over,
                k.quota = 0 AND k.staff > 0 AS mixed
         FROM ({_kind_rows("region_code, org_code, org_name")}) k
         WHERE k.quota > 0 OR k.staff > 0 ORDER BY region_code, org_code, est_kind"""
-    return con.execute(sql).df()
+    return con.execute(sql, params).df()
 
 
 def leader_posts(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
@@ -309,9 +328,10 @@ def leader_posts(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
     return _with_level_zh(_order_regions(df))
 
 
-def leader_posts_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+def leader_posts_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                         org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per registered in-scope unit × level with posts approved or held: 核定, 实配, 超配."""
-    df = units(con, region_code)
+    df = units(con, region_code, org_codes)
     df = df[df["registered"] & df["in_scope"]]
     parts = [
         df[["region_code", "org_code", "org_name"]].assign(
@@ -356,9 +376,10 @@ def three_way(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
     return df
 
 
-def three_way_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
+def three_way_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+                      org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per in-scope unit: 编制数, 实有人数, 财政供养数 (latest month), 编外人数 and the differences."""
-    df = units(con, region_code)
+    df = units(con, region_code, org_codes)
     df = df[df["in_scope"]]
     out = df[["region_code", "org_code", "org_name", "registered", "funding", "quota", "staff", "paid",
               "offstaff"]].copy()
@@ -434,8 +455,12 @@ def findings_by_region(con: duckdb.DuckDBPyConnection, region_code: str | None =
 
 def findings_list(con: duckdb.DuckDBPyConnection, region_code: str | None = None, *, pii: str = "masked",
                   rules: Iterable[str] | None = None, severities: Iterable[str] | None = None,
-                  org_code: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    """The latest findings (DESIGN §5 columns + region and unit names); IDs masked unless ``pii='full'``."""
+                  org_code: str | None = None, org_codes: Iterable[str] | None = None,
+                  id_number: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """The latest findings (DESIGN §5 columns + unit name); IDs masked unless ``pii='full'``.
+
+    Optional filters: rule ids, severities, one unit or several, one person (full ID number).
+    """
     if pii not in ("masked", "full"):
         raise ValueError("pii 只能是 masked 或 full")
     where, params = ["TRUE"], []
@@ -450,6 +475,13 @@ def findings_list(con: duckdb.DuckDBPyConnection, region_code: str | None = None
     if org_code is not None:
         where.append("f.org_code = ?")
         params.append(org_code)
+    if org_codes is not None:
+        cond, p = _org_filter(org_codes, "f.org_code")
+        where.append(cond)
+        params += p
+    if id_number is not None:
+        where.append("f.id_number = ?")
+        params.append(id_number)
     idcol = "f.id_number" if pii == "full" else "wb_mask(f.id_number)"
     order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
     sql = f"""SELECT f.rule_id, f.severity, f.region_code_raw AS region_code, f.org_code, {idcol} AS id_number,
@@ -670,3 +702,49 @@ def loads_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The load log: file, sheet, rows read / loaded / rejected, status, time (latest first)."""
     return con.execute("""SELECT file, sheet, "table", rows_read, rows_loaded, rows_rejected, status, message,
                                  loaded_at, sha256 FROM loads ORDER BY loaded_at DESC, file, sheet""").df()
+
+
+# ------------------------------------------------------------------------------------------ persons
+PERSON_SOURCES = ("staff", "offstaff", "payroll", "police", "hr", "orgdept")
+
+
+def person_records(con: duckdb.DuckDBPyConnection, id_number: str, pii: str = "masked") -> pd.DataFrame:
+    """Every record of one ID number across 人员, 编外人员, 财政发放, 公安核查, 人社信息, 组织部门 (one row
+    each: sheet, name, unit, what the record says, file and row). ID and pay account masked unless pii='full'."""
+    if pii not in ("masked", "full"):
+        raise ValueError("pii 只能是 masked 或 full")
+    idcol = "id_number" if pii == "full" else "wb_mask(id_number)"
+    acct = "account" if pii == "full" else "wb_mask(account)"
+    org = "org_code"
+    parts = {
+        "staff": f"{org}, concat_ws('；', est_kind, staff_class, post, '领导职务层次：' || leader_level,"
+                 " '出生日期：' || birth_date, '性别：' || sex, '进入本单位：' || entry_date)",
+        "offstaff": f"{org}, concat_ws('；', employment_form, '经费来源：' || funding_source,"
+                    " '起始日期：' || start_date)",
+        "payroll": f"{org}, concat_ws('；', '发放月份：' || pay_month, '应发金额：' || amount,"
+                   f" '工资账号：' || {acct})",
+        "police": "NULL, '核查结果：' || police_result",
+        "hr": f"{org}, '人员身份：' || hr_status",
+        "orgdept": f"{org}, '领导职务层次：' || leader_level",
+    }
+    union = " UNION ALL ".join(
+        f"SELECT {i} AS pos, '{contract.BY_TABLE[t].name}' AS sheet, {idcol} AS id_number, name, {cols},"
+        f" _file AS file, _row AS \"row\" FROM \"{t}\" WHERE id_number = $id"
+        for i, (t, cols) in enumerate(parts.items()))
+    sql = f"""SELECT r.sheet, r.id_number, r.name, r.org_code, o.org_name, r.detail, r.file, r."row"
+              FROM ({union}) r(pos, sheet, id_number, name, org_code, detail, file, "row")
+              LEFT JOIN orgs o ON o.org_code = r.org_code ORDER BY r.pos, r.org_code, r.detail"""
+    return con.execute(sql, {"id": id_number}).df()
+
+
+def unit_persons(con: duckdb.DuckDBPyConnection, org_code: str, pii: str = "masked") -> pd.DataFrame:
+    """The 人员 rows of one unit with their findings count (latest run); IDs masked unless pii='full'."""
+    if pii not in ("masked", "full"):
+        raise ValueError("pii 只能是 masked 或 full")
+    idcol = "s.id_number" if pii == "full" else "wb_mask(s.id_number)"
+    sql = f"""SELECT {idcol} AS id_number, s.name, s.sex, s.birth_date, s.est_kind, s.staff_class, s.post,
+                     s.leader_level, s.entry_date,
+                     (SELECT count(*) FROM findings f WHERE f.run_id = {LATEST_RUN_SQL}
+                        AND f.id_number = s.id_number AND f.org_code = s.org_code) AS findings
+              FROM staff s WHERE s.org_code = ? ORDER BY s.est_kind, s.name, s.id_number"""
+    return con.execute(sql, [org_code]).df()
