@@ -293,7 +293,7 @@ SAMPLE_HEADERS = {
     "upper": "判定用置信上限", "tolerable": "可容忍偏差率", "verdict": "结论",
     "critical_checked": "严重问题人员已核查", "critical_deviations": "严重问题人员偏差",
     "projected_absent": "推算不在岗人数", "projected_low": "推算下限", "projected_high": "推算上限",
-    "open_critical": "未销号严重问题",
+    "open_critical": "未销号严重问题", "expected": "预期偏差率", "confidence": "置信水平",
 }
 
 

@@ -213,6 +213,19 @@ def attribute_sample_size(confidence: float = DEFAULT_CONFIDENCE, tolerable: flo
     return min(size, population) if population is not None else size
 
 
+def size_table(confidence: float = DEFAULT_CONFIDENCE,
+               tolerables=(0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.15, 0.20),
+               expecteds=(0.0, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03)) -> pd.DataFrame:
+    """Large-population sample sizes (the AICPA layout): rows 预期偏差率, columns 可容忍偏差率; blank where
+    the expected rate is not below the tolerable one."""
+    table = pd.DataFrame(
+        [[attribute_sample_size(confidence, t, e) if e < t else None for t in tolerables] for e in expecteds],
+        index=pd.Index([f"{e:.2%}" for e in expecteds], name=contract.SAMPLE_HEADERS["expected"]),
+        columns=pd.Index([f"{t:.0%}" for t in tolerables], name=contract.SAMPLE_HEADERS["tolerable"]),
+    )
+    return table.astype("Int64")
+
+
 def sample_size_method(population: int) -> str:
     return "超几何分布" if 0 < population <= HYPERGEOMETRIC_MAX else "二项分布"
 
@@ -363,20 +376,14 @@ def init_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def latest_findings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Findings of the latest check run (rules.latest_findings where the rules package provides it)."""
-    try:
-        from . import rules
-        fn = rules.latest_findings
-    except (ImportError, AttributeError):
-        fn = None
-    if fn is not None:
-        return fn(con)
-    return con.execute("""SELECT * FROM findings
-                          WHERE run_id = (SELECT max(run_id) FROM finding_runs)""").df()
+    """Findings of the latest finished check run (empty before the first ``workbench check``)."""
+    from . import rules
+
+    return rules.latest_findings(con)
 
 
 def _latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
-    return con.execute("SELECT max(run_id) FROM finding_runs").fetchone()[0]
+    return con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchone()[0]
 
 
 _MEMBERS_SQL = f"""
