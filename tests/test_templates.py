@@ -164,6 +164,7 @@ def test_filled_template_loads(generated, tmp_path):
 
     org1, org2 = _uscc("11620102MB0000001"), _uscc("12620102MB0000002")
     p1, p2, p3 = _id("62010219800101001"), _id("62010219851231002"), _id("62010219700615003")
+    assert p2.endswith("X")  # entered below with a lower-case x
     rows = {
         "机构": [
             [org1, "城关区某局", "620102", "政府机关", None, "正科级", None, "城编发〔2010〕1号", "财政全额拨款",
@@ -173,8 +174,8 @@ def test_filled_template_loads(generated, tmp_path):
         ],
         "人员": [
             [p1, "张三", "男", dt.date(1980, 1, 1), org1, "行政编制", "公务员", "局长", "正职", dt.date(2005, 3, 1)],
-            [p2, "李四", None, "1985/12/31", org1, "行政编制", "公务员", "科员", None, "2010年7月1日"],
-            [p3[:17] + p3[17].lower(), "王五", "女", None, org2, "事业编制", "专业技术人员", None, "无", None],
+            [p2.lower(), "李四", None, "1985/12/31", org1, "行政编制", "公务员", "科员", None, "2010年7月1日"],
+            [f" {p3} ", "王五", "女", None, org2, "事业编制", "专业技术人员", None, "无", None],
         ],
         "编外人员": [[_id("62010219900202004"), "赵六", org1, "劳务派遣", "自筹", "2013-01-01"]],
         "财政发放": [[p1, "张三", org1, "6228480000000000001", "2014-03", 4520.5]],
@@ -202,8 +203,9 @@ def test_filled_template_loads(generated, tmp_path):
         for name, data in rows.items():
             table = contract.BY_NAME[name].table
             assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == len(data), name
-        got = con.execute("SELECT id_number, leader_level, birth_date FROM staff ORDER BY id_number").fetchall()
-        assert got == sorted([(p1, "正职", dt.date(1980, 1, 1)), (p2, "无", None), (p3, "无", None)])
+        got = con.execute("SELECT id_number, leader_level, birth_date, entry_date FROM staff").fetchall()
+        assert sorted(got) == sorted([(p1, "正职", dt.date(1980, 1, 1), dt.date(2005, 3, 1)),
+                                      (p2, "无", dt.date(1985, 12, 31), dt.date(2010, 7, 1)), (p3, "无", None, None)])
     finally:
         con.close()
 
