@@ -231,3 +231,16 @@ def test_round_trip(ws, tmp_path):
                                                                          strict=True))
     finally:
         con.close()
+
+    # the returns feed the rules: the deceased person and the ghost on the payroll are found
+    from workbench import rules
+
+    rules.run_check(target, rules=["PER_DECEASED", "PAY_GHOST", "PER_POLICE_MISMATCH"])
+    con = workspace.connect(target, read_only=True)
+    try:
+        found = rules.latest_findings(con)
+    finally:
+        con.close()
+    got = set(zip(found["rule_id"], found["id_number"], strict=True))
+    assert got == {("PER_DECEASED", P[3]), ("PAY_GHOST", _id("62010219750505009")),
+                   ("PER_POLICE_MISMATCH", BAD_ID)}
