@@ -269,3 +269,25 @@ def test_command_line_entry_point(small_ws, tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert "还没有抽查计划" in proc.stderr
+
+
+def test_plan_is_reproducible_and_extendable(small_ws):
+    con = workspace.reader(small_ws)
+    try:
+        a = sampling.draw_plan(con, seed=21, ratio=0.4)
+        b = sampling.draw_plan(con, seed=21, ratio=0.4)
+        c = sampling.draw_plan(con, seed=21, ratio=0.7)
+        d = sampling.draw_plan(con, seed=22, ratio=0.4)
+    finally:
+        con.close()
+    assert a.units.equals(b.units) and a.persons.equals(b.persons) and a.rotation.equals(b.rotation)
+    assert set(a.picked["unit_code"]) < set(c.picked["unit_code"])
+    assert set(a.picked["unit_code"]) != set(d.picked["unit_code"])
+    # the persons drawn in a unit kept from the smaller plan are the same people
+    key = ["unit_code", "org_code", "id_number"]
+    pa = set(a.persons[key].itertuples(index=False))
+    pc = set(c.persons[c.persons["unit_code"].isin(a.picked["unit_code"])][key].itertuples(index=False))
+    assert pa == pc
+    for plan, ratio in ((a, 0.4), (c, 0.7)):
+        per = plan.units.groupby(["universe", "stratum"]).agg(n=("picked", "size"), k=("picked", "sum"))
+        assert (per["k"] == [math.ceil(round(ratio * n, 9)) for n in per["n"]]).all()
