@@ -116,16 +116,23 @@ def _sheet_frame(sheet: contract.Sheet, persons: pd.DataFrame) -> pd.DataFrame:
 
 def instructions(dept: str, region: str | None, persons: int, as_of: str) -> pd.DataFrame:
     sheet = contract.DEPARTMENTS[dept]
-    scope = f"{regions.name_of(region)}（{region}）" if region else "全部地区"
+    scope = _region_label(region) if region else "全部地区"
     head = [f"{TITLE}：{contract.DEPARTMENT_ZH[dept]}部门", f"核查范围：{scope}，共{persons}条；数据截止日期：{as_of}。"]
     lines = head + list(_TASKS[dept]) + [t.format(sheet=sheet.name) for t in _COMMON]
     return pd.DataFrame({"序号": range(1, len(lines) + 1), "说明": lines})
 
 
+def _region_label(region: str) -> str:
+    """``620102城关区``; a code outside data/regions.csv keeps just the code."""
+    if region == UNKNOWN_REGION:
+        return f"{region}未知地区"
+    name = regions.name_of(region)
+    return region if name == region else region + name
+
+
 def _file_name(dept: str, region: str | None) -> str:
     base = f"{TITLE}_{contract.DEPARTMENT_ZH[dept]}"
-    return f"{base}_{region}{regions.name_of(region) if region != UNKNOWN_REGION else '未知地区'}.xlsx" \
-        if region else f"{base}.xlsx"
+    return f"{base}_{_region_label(region)}.xlsx" if region else f"{base}.xlsx"
 
 
 def write_request(path: Path, dept: str, persons: pd.DataFrame, region: str | None, as_of: str) -> Path:
