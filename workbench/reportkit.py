@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCRAP_MIME = "application/scrapbook.scrap.json+json"
@@ -31,6 +32,7 @@ class Report:
     pii: str = "masked"
     org_codes: list[str] = field(default_factory=list)  # units only: the unit and the units under it
     as_of: str = ""
+    snapshot: tuple = ()  # identity of the snapshot read (path, mtime, size): the key of the frame cache
 
     @property
     def is_unit(self) -> bool:
@@ -66,13 +68,16 @@ def open_report(workspace: str, code: str, pii: str = "masked") -> Report:
         raise ValueError("未指定工作区（参数 workspace）")
     con = ws.reader(workspace)
     as_of = str(ws.as_of(con))
+    snap = ws.snapshot_path(workspace) if ws.snapshot_path(workspace).exists() else Path(workspace)
+    st = snap.stat()
+    key = (str(snap.resolve()), st.st_mtime_ns, st.st_size)
     if code in regions.codes():
-        return Report(con, code, regions.name_of(code), regions.level_of(code), pii, as_of=as_of)
+        return Report(con, code, regions.name_of(code), regions.level_of(code), pii, as_of=as_of, snapshot=key)
     row = con.execute("SELECT any_value(org_name) FROM orgs WHERE org_code = ?", [code]).fetchone()
     if row is None or row[0] is None:
         con.close()
         raise ValueError(f"未知的行政区划代码或机构代码：{code}")
-    return Report(con, code, row[0], UNIT, pii, unit_scope(con, code), as_of)
+    return Report(con, code, row[0], UNIT, pii, unit_scope(con, code), as_of, key)
 
 
 def unit_scope(con, code: str) -> list[str]:
@@ -91,11 +96,52 @@ def for_scope(rep: Report, frame, column: str = "org_code"):
     return frame[frame[column].isin(rep.org_codes)].reset_index(drop=True)
 
 
+_CACHE: dict[tuple, Any] = {}
+
+
+def whole(rep: Report, fn, **kwargs):
+    """``fn(con, None, **kwargs)`` — a summaries function over the whole province — computed once per snapshot
+    and process. A batch run reuses each worker's kernel, so every report after the first only filters these
+    frames (:func:`in_scope`, :func:`own_row`, :func:`children_rows`) instead of querying again. The snapshot
+    is read-only, so the cached frames are exactly what a fresh query would return."""
+    key = (rep.snapshot, fn.__module__, fn.__qualname__, tuple(sorted(kwargs.items())))
+    if key not in _CACHE:
+        if any(k[0] != rep.snapshot for k in _CACHE):
+            _CACHE.clear()
+        _CACHE[key] = fn(rep.con, None, **kwargs)
+    return _CACHE[key]
+
+
+def in_scope(rep: Report, frame):
+    """Rows of a per-unit (or per-region) frame of the whole province that lie in the report's scope: the
+    region and every region below it, or the unit and the institutions under it."""
+    from . import regions
+
+    if rep.is_unit:
+        return for_scope(rep, frame)
+    if rep.level == "province":
+        return frame.reset_index(drop=True)
+    return frame[frame["region_code"].isin(regions.descendants(rep.code))].reset_index(drop=True)
+
+
+def headline_of(rep: Report, inst, tw, fr, clears) -> dict[str, Any]:
+    """The headline numbers from the report's own rows (the same fields as :func:`headline`)."""
+    if rep.is_unit:
+        return {**headline(rep.con, rep.code, UNIT, rep.org_codes), "clears_passed": int(clears["passed"].sum())}
+    row = {**inst.iloc[0].to_dict(), **tw.iloc[0].to_dict(), **fr.iloc[0].to_dict()}
+    row["clears_passed"] = int(clears["passed"].sum())
+    return {k: _plain(row.get(k)) for k in HEADLINE_KEYS}
+
+
 def findings(rep: Report):
     """The findings list of the report's scope (latest run, IDs masked unless pii=full)."""
     from . import summaries
 
     return for_scope(rep, summaries.findings_list(rep.con, rep.region, pii=rep.pii))
+
+
+HEADLINE_KEYS = ("units", "quota", "staff", "paid", "findings", "findings_critical", "findings_high",
+                 "clears_passed")
 
 
 def headline(con, code: str, level: str | None = None, org_codes: list[str] | None = None) -> dict[str, Any]:
@@ -104,9 +150,7 @@ def headline(con, code: str, level: str | None = None, org_codes: list[str] | No
 
     if level != UNIT:
         row = summaries.headline(con, code).iloc[0].to_dict()
-        keep = ("units", "quota", "staff", "paid", "findings", "findings_critical", "findings_high",
-                "clears_passed")
-        return {k: _plain(row.get(k)) for k in keep if k in row}
+        return {k: _plain(row.get(k)) for k in HEADLINE_KEYS if k in row}
     units = summaries.three_way_by_unit(con, None)
     units = units[units["org_code"].isin(org_codes or [code])]
     fl = summaries.findings_list(con, None)
@@ -179,23 +223,35 @@ def jsonable(value: Any) -> Any:
     return _plain(value)
 
 
-def table(frame, max_rows: int | None = None, note: str = ""):
-    """A DataFrame as an HTML table: Chinese headers (summaries.LABELS), no index, optional row cap."""
+#: Labels for columns summaries.LABELS leaves in English (or labels differently in a per-unit table).
+EXTRA_LABELS = {"approved_doc": "有批准文号", "mixed": "混编混岗", "org_codes": "机构代码"}
+PERCENT_COLUMNS = {"coverage"}
+
+
+def table(frame, max_rows: int | None = None, note: str = "", labels: dict[str, str] | None = None):
+    """A DataFrame as an HTML table: a note above it, Chinese headers (summaries.LABELS), no index, blanks for
+    missing values, 是/否 for booleans, optional row cap."""
     import html as _html
 
     from IPython.display import HTML
 
     from . import summaries
 
-    df = summaries.zh(frame)
-    extra = f"<p class='wb-note'>{_html.escape(note)}</p>" if note else ""
+    frame = frame.copy()
+    for col in PERCENT_COLUMNS & set(frame.columns):
+        frame[col] = [f"{float(v):.1%}" if _plain(v) is not None else "" for v in frame[col]]
+    df = frame.rename(columns={**EXTRA_LABELS, **(labels or {})})
+    df = summaries.zh(df)
+    head = f"<p class='wb-caption'>{_html.escape(note)}</p>" if note else ""
+    tail = ""
     if max_rows is not None and len(df) > max_rows:
-        extra += f"<p class='wb-note'>共 {len(df)} 行，此处显示前 {max_rows} 行，完整清单见整改台账。</p>"
+        tail = f"<p class='wb-note'>共 {len(df)} 行，此处显示前 {max_rows} 行，完整清单见整改台账。</p>"
         df = df.head(max_rows)
     if df.empty:
-        return HTML("<p class='wb-note'>（无）</p>" + extra)
+        return HTML(head + "<p class='wb-note'>（无）</p>")
+    df = df.astype(object).where(df.notna(), "")
     df = df.map(lambda v: "是" if v is True else ("否" if v is False else v))
-    return HTML(df.to_html(index=False, na_rep="", classes="wb-table", border=0, escape=True) + extra)
+    return HTML(head + df.to_html(index=False, classes="wb-table", border=0, escape=True) + tail)
 
 
 def cards(items: dict[str, Any]):
@@ -258,7 +314,7 @@ def four_clears(rep: Report):
     from . import contract, summaries
 
     if not rep.is_unit:
-        return own_row(rep, summaries.four_clears(rep.con, rep.code))
+        return own_row(rep, whole(rep, summaries.four_clears))
     clears = summaries.rule_clears()
     not_run = set(summaries.rules_not_run(rep.con, clears))
     fl = findings(rep)
@@ -338,3 +394,14 @@ def unit_bars(rep: Report, own, per_unit):
     if not rep.is_unit:
         return own
     return per_unit.assign(name=per_unit["org_name"].fillna(per_unit["org_code"]))
+
+
+def rollup_rows(rep: Report):
+    """The roll-up check rows of the report region and the regions below it that have children (cached
+    summaries.rollup_check over the province, filtered); empty for a county or a unit."""
+    from . import regions, summaries
+
+    if not rep.has_children:
+        return whole(rep, summaries.rollup_check).iloc[0:0]
+    check = whole(rep, summaries.rollup_check)
+    return check[check["parent_code"].isin(regions.descendants(rep.code))].reset_index(drop=True)
