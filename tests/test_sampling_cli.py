@@ -164,16 +164,16 @@ def load_onsite(ws: Path, book: Path) -> None:
         return
     onsite = contract.ONSITE
     back = {c.header: c.name for c in onsite.columns}
-    frames = [df.rename(columns=back) for name, df in pd.read_excel(book, sheet_name=None, dtype=str, engine="openpyxl").items()
-              if set(back) <= set(df.columns)]
+    frames = [df.rename(columns=back).assign(_s=name) for name, df in
+              pd.read_excel(book, sheet_name=None, dtype=str, engine="openpyxl").items() if set(back) <= set(df.columns)]
     rows = pd.concat(frames, ignore_index=True)
-    rows["_row"] = range(len(rows))
+    rows["_row"] = rows.groupby("_s").cumcount() + 2  # spreadsheet rows, header = 1
     rows["_load_id"] = 1
     with workspace.writer(ws) as con:
         con.register("r", rows)
-        con.execute(f"INSERT INTO {onsite.table} (plan_id, org_code, id_number, sample_no, onsite_result, _row,"
-                    " _load_id) SELECT plan_id, org_code, id_number, CAST(sample_no AS BIGINT), onsite_result,"
-                    " _row, _load_id FROM r")
+        con.execute(f"INSERT INTO {onsite.table} (plan_id, org_code, id_number, sample_no, onsite_result, _sheet,"
+                    " _row, _load_id) SELECT plan_id, org_code, id_number, CAST(sample_no AS BIGINT), onsite_result,"
+                    " _s, _row, _load_id FROM r")
 
 
 def test_cli_round_trip(small_ws, tmp_path, capsys):
@@ -291,3 +291,25 @@ def test_plan_is_reproducible_and_extendable(small_ws):
     for plan, ratio in ((a, 0.4), (c, 0.7)):
         per = plan.units.groupby(["universe", "stratum"]).agg(n=("picked", "size"), k=("picked", "sum"))
         assert (per["k"] == [math.ceil(round(ratio * n, 9)) for n in per["n"]]).all()
+
+
+def test_rows_that_do_not_fit_the_plan_are_reported(small_ws, tmp_path, capsys):
+    ws = tmp_path / "ws.duckdb"
+    ws.write_bytes(small_ws.read_bytes())
+    res = sampling_cli.make_plan(ws, 8, tmp_path / "out")
+    book = Path(res["workbooks"]["onsite"])
+    fill_workbook(book, res["plan"].persons, set())
+    wb = openpyxl.load_workbook(book)
+    sheet = wb.worksheets[0]
+    cols = [c.value for c in sheet[1]]
+    no_col = cols.index(contract.ONSITE.column("sample_no").header) + 1
+    org_col = cols.index(contract.ONSITE.column("org_code").header) + 1
+    sheet.cell(2, no_col).value = 999_999  # unknown sample number
+    sheet.cell(3, org_col).value = uscc(424242, "620102")  # a different unit than planned
+    wb.save(book)
+    load_onsite(ws, book)
+    capsys.readouterr()
+    assert cli.main(["sample", "--workspace", str(ws), "--evaluate"]) == 0
+    err = capsys.readouterr().err
+    assert f"工作表“{sheet.title}”第2行“抽样序号”" in err and "999999不在抽查计划" in err
+    assert f"工作表“{sheet.title}”第3行“机构代码”" in err and "请核对是否错行" in err

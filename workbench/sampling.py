@@ -604,6 +604,29 @@ def onsite_results(con: duckdb.DuckDBPyConnection, plan_id: str) -> pd.DataFrame
                                    _row DESC NULLS LAST) = 1""", [plan_id]).df()
 
 
+def onsite_problems(con: duckdb.DuckDBPyConnection, plan_id: str) -> pd.DataFrame:
+    """Returned rows that do not fit the plan (an unknown 抽样序号, or one whose 机构代码 differs from the
+    plan's): file, sheet, row, column and a Chinese message. Such rows do not count in the evaluation
+    unless their 抽样序号 is in the plan."""
+    on = contract.ONSITE
+    no_h, org_h = on.column("sample_no").header, on.column("org_code").header
+    cur = con.cursor()
+    try:
+        return cur.execute(f"""
+            SELECT r._file AS file, r._sheet AS sheet, r._row AS "row",
+                   CASE WHEN p.sample_no IS NULL THEN '{no_h}' ELSE '{org_h}' END AS "column",
+                   CASE WHEN p.sample_no IS NULL
+                        THEN '抽样序号' || r.sample_no || '不在抽查计划' || r.plan_id || '中，该行不计入评价'
+                        ELSE '抽样序号' || r.sample_no || '的机构代码应为' || p.org_code || '，表中为'
+                             || coalesce(r.org_code, '空') || '，请核对是否错行' END AS message
+            FROM {on.table} r
+            LEFT JOIN sample_persons p ON p.plan_id = r.plan_id AND p.sample_no = r.sample_no
+            WHERE r.plan_id = ? AND (p.sample_no IS NULL OR p.org_code IS DISTINCT FROM r.org_code)
+            ORDER BY 1, 2, 3""", [plan_id]).df()
+    finally:
+        cur.close()
+
+
 def evaluate_plan(con: duckdb.DuckDBPyConnection, plan_id: str | None = None) -> pd.DataFrame:
     """The acceptance table of a stored plan from the loaded 实地核查 results and the latest findings."""
     plan = load_plan(con, plan_id)

@@ -88,6 +88,7 @@ def evaluate(workspace_path: str | Path, plan_id: str | None = None) -> pd.DataF
     with workspace.writer(workspace_path) as con:
         table = sampling.evaluate_plan(con, plan_id)
         sampling.store_acceptance(con, table)
+        table.attrs["problems"] = sampling.onsite_problems(con, table["plan_id"].iloc[0])
     return table
 
 
@@ -108,6 +109,9 @@ def cli_run(args: argparse.Namespace) -> int:
             print(f"抽查计划 {table['plan_id'].iloc[0]} 验收评价：")
             with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_rows", 500):
                 print(format_acceptance(table).to_string(index=False))
+            for _, p in table.attrs["problems"].iterrows():
+                print(f"注意：文件“{p['file']}”工作表“{p['sheet']}”第{p['row']}行“{p['column']}”：{p['message']}",
+                      file=sys.stderr)
             return 0
         if args.seed is None or not args.out:
             print("错误：抽样需要 --seed 和 --out（评价已导入的结果请用 --evaluate）。", file=sys.stderr)
