@@ -96,12 +96,12 @@ def select_units(frame: pd.DataFrame, ratio: float = DEFAULT_RATIO, seed: int = 
 def _reasons(df: pd.DataFrame) -> list[str]:
     name = df["stratum_name"] if "stratum_name" in df else df["stratum"]
     reasons = []
-    for s, f, r, t, n, w, p in zip(name, df["forced"], df["rank"], df["take"], df["n_stratum"], df["weight"],
-                                   df["picked"], strict=True):
+    for s, f, r, t, n, w, p, c in zip(name, df["forced"], df["rank"], df["take"], df["n_stratum"], df["weight"],
+                                      df["picked"], df["n_critical_findings"], strict=True):
         if not p:
             reasons.append(f"未抽中：分层「{s}」第{r}位，本层抽取{t}/{n}个")
         elif f:
-            reasons.append(f"存在严重问题，强制纳入（分层「{s}」，风险权重{w:.2f}）")
+            reasons.append(f"存在{int(c)}个严重问题，强制纳入（分层「{s}」，风险权重{w:.2f}）")
         else:
             reasons.append(f"分层「{s}」按风险加权随机抽中：第{r}位，本层抽取{t}/{n}个，风险权重{w:.2f}")
     return reasons
