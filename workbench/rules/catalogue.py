@@ -18,6 +18,24 @@ _MISMATCH = ", ".join(f"'{r}'" for r in c.POLICE_MISMATCH)
 _DECEASED = ", ".join(f"'{r}'" for r in c.POLICE_DECEASED)
 _PROVINCES = ", ".join(f"'{p}'" for p in PROVINCE_CODES)
 
+
+
+def _distinct_count(table: str, multi: str, keys: str, alias: str | None, out: str, where: str) -> str:
+    """count(DISTINCT id) per ``keys`` computed as count(*) minus the extra rows of ids on several rows.
+
+    Only ids listed in ``multi`` (ids with more than one row) can be counted twice, so the expensive
+    DISTINCT runs on that small subset instead of every row.
+    """
+    first = keys.split(",")[0].strip()
+    cols = ", ".join(k.strip() for k in keys.split(","))
+    rename = f", {keys.split(',')[-1].strip()} AS {alias}" if alias else ""
+    return f"""SELECT {cols}{rename}, n_rows - COALESCE(extra, 0) AS {out} FROM
+               (SELECT {cols}, count(*) AS n_rows FROM {table} WHERE {where} GROUP BY {cols}) AS t
+               LEFT JOIN (SELECT {cols}, count(*) - count(DISTINCT t.id) AS extra
+                          FROM {table} t SEMI JOIN {multi} m ON m.id = t.id WHERE {where} GROUP BY {cols}) AS x
+               USING ({cols}) WHERE {first} IS NOT NULL"""
+
+
 # ------------------------------------------------------------------------------------------------ 机构清
 register(Rule(
     id="ORG_UNAPPROVED", title_zh="擅自设立机构", title_en="Institution without approval", severity="high",
@@ -78,12 +96,11 @@ register(Rule(
 # ------------------------------------------------------------------------------------------------ 编制清
 register(Rule(
     id="EST_OVER", title_zh="超编", title_en="Staff above establishment quota", severity="high", clear=EST,
-    key="org, item=kind", sources=("orgs", "staff"), uses=("wb_quota", "wb_staff"),
+    key="org, item=kind", sources=("orgs", "staff"), uses=("wb_quota", "wb_staff", "wb_multi"),
     fires_when="quota(o,k) > 0 and actual(o,k) > quota(o,k)",
-    query="""WITH a AS (SELECT org, est_kind AS kind, count(DISTINCT id) AS actual FROM wb_staff WHERE known
-                        GROUP BY org, est_kind)
+    query=f"""WITH a AS ({_distinct_count("wb_staff", "wb_multi", "org, est_kind", "kind", "actual", "known")})
              SELECT q.region_code, q.org AS org_code, NULL AS id_number, q.kind AS item,
-                    format('核定{}{}名，实有{}名，超编{}名', q.kind, q.quota, a.actual, a.actual - q.quota) AS detail
+                    format('核定{{}}{{}}名，实有{{}}名，超编{{}}名', q.kind, q.quota, a.actual, a.actual - q.quota) AS detail
              FROM wb_quota q JOIN a ON a.org = q.org AND a.kind = q.kind
              WHERE q.quota > 0 AND a.actual > q.quota""",
 ))
@@ -116,10 +133,8 @@ register(Rule(
     fires_when="人员 leader row with no 组织部门 row of same id, unit and level",
     query=f"""SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
                      '人员表登记为' || string_agg(DISTINCT p.level, '、') || '领导，组织部门无该单位相应任职记录' AS detail
-              FROM wb_staff p
-              WHERE p.level IN ({_LEVELS}) AND NOT EXISTS (
-                    SELECT 1 FROM wb_orgdept d WHERE d.id = p.id AND d.org = p.org AND d.level = p.level)
-              GROUP BY p.org, p.id""",
+              FROM wb_staff p ANTI JOIN wb_orgdept d ON d.id = p.id AND d.org = p.org AND d.level = p.level
+              WHERE p.level IN ({_LEVELS}) GROUP BY p.org, p.id""",
 ))
 
 # ------------------------------------------------------------------------------------------------ 实有人员清
@@ -156,11 +171,11 @@ register(Rule(
 ))
 register(Rule(
     id="PER_DUPLICATE", title_zh="一人多处在编", title_en="Same person on more than one roster row", severity="critical",
-    clear=PER, key="org, id", sources=("staff",), uses=("wb_staff",), fires_when="the id is on more than one 人员 row",
-    query="""WITH d AS (SELECT id, count(*) AS n, count(DISTINCT org) AS u FROM wb_staff GROUP BY id HAVING count(*) > 1)
-             SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
-                    format('该身份证号码在人员表中有{}条在编记录，涉及{}个单位', any_value(d.n), any_value(d.u)) AS detail
-             FROM wb_staff p JOIN d ON d.id = p.id GROUP BY p.org, p.id""",
+    clear=PER, key="org, id", sources=("staff",), uses=("wb_staff", "wb_multi"),
+    fires_when="the id is on more than one 人员 row",
+    query="""SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
+                    format('该身份证号码在人员表中有{}条在编记录，涉及{}个单位', any_value(d.n), any_value(d.units)) AS detail
+             FROM wb_staff p JOIN wb_multi d ON d.id = p.id GROUP BY p.org, p.id""",
 ))
 register(Rule(
     id="PER_POLICE_MISMATCH", title_zh="公安核查姓名不符或号码不存在", title_en="Police: name differs or ID unknown",
@@ -211,9 +226,7 @@ register(Rule(
     fires_when="payroll id in neither 人员 nor 编外人员",
     query="""SELECT any_value(w.region_code) AS region_code, w.org AS org_code, w.id AS id_number, NULL AS item,
                     :pay_month || '财政发放工资，但人员表和编外人员表均无此人' AS detail
-             FROM wb_pay w
-             WHERE NOT EXISTS (SELECT 1 FROM wb_person p WHERE p.id = w.id)
-               AND NOT EXISTS (SELECT 1 FROM wb_off f WHERE f.id = w.id)
+             FROM wb_pay w ANTI JOIN wb_person p ON p.id = w.id ANTI JOIN wb_off f ON f.id = w.id
              GROUP BY w.org, w.id""",
 ))
 register(Rule(
@@ -222,35 +235,35 @@ register(Rule(
     fires_when="人员 row in a 财政全额拨款 unit, id absent from payroll",
     query=f"""SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
                      '所在单位为{c.FULL_FUNDING}单位，' || :pay_month || '财政发放无此人记录' AS detail
-              FROM wb_staff p
-              WHERE p.known AND p.funding = '{c.FULL_FUNDING}' AND NOT EXISTS (SELECT 1 FROM wb_pay w WHERE w.id = p.id)
-              GROUP BY p.org, p.id""",
+              FROM wb_staff p ANTI JOIN wb_pay w ON w.id = p.id
+              WHERE p.known AND p.funding = '{c.FULL_FUNDING}' GROUP BY p.org, p.id""",
 ))
 register(Rule(
     id="PAY_ORG_MISMATCH", title_zh="工资发放单位与在编单位不一致", title_en="Paid by a unit other than the roster unit",
     severity="medium", clear=PER, key="org, id", sources=("staff", "payroll"), uses=("wb_staff", "wb_pay"),
     fires_when="id in payroll, but never paid by the unit of this 人员 row",
-    query="""SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
+    query="""WITH x AS MATERIALIZED (SELECT p.region_code, p.org, p.id FROM wb_staff p
+                                         ANTI JOIN wb_pay x ON x.id = p.id AND x.org = p.org)
+             SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
                     '财政发放单位为' || string_agg(DISTINCT w.org, '、') || '，与在编单位不一致' AS detail
-             FROM wb_staff p JOIN wb_pay w ON w.id = p.id
-             WHERE NOT EXISTS (SELECT 1 FROM wb_pay x WHERE x.id = p.id AND x.org = p.org)
-             GROUP BY p.org, p.id""",
+             FROM x AS p JOIN wb_pay w ON w.id = p.id GROUP BY p.org, p.id""",
 ))
 register(Rule(
     id="PAY_SHARED_ACCOUNT", title_zh="多人共用工资账户", title_en="Salary account shared by several persons",
     severity="high", clear=PER, key="org (paying), id", sources=("payroll",), uses=("wb_pay",),
     fires_when="the row's 工资账号 is used by ≥ 2 distinct ids",
-    query="""WITH a AS (SELECT account, count(DISTINCT id) AS n FROM wb_pay WHERE account IS NOT NULL
-                        GROUP BY account HAVING count(DISTINCT id) >= 2)
+    query="""WITH s AS (SELECT account FROM wb_pay WHERE account IS NOT NULL GROUP BY account HAVING count(*) > 1),
+                  a AS (SELECT w.account, count(DISTINCT w.id) AS n FROM wb_pay w SEMI JOIN s ON s.account = w.account
+                        GROUP BY w.account HAVING count(DISTINCT w.id) >= 2)
              SELECT any_value(w.region_code) AS region_code, w.org AS org_code, w.id AS id_number, NULL AS item,
                     '工资账号' || min(wb_mask(w.account)) || '由' || max(a.n) || '个不同身份证号码共用' AS detail
              FROM wb_pay w JOIN a ON a.account = w.account GROUP BY w.org, w.id""",
 ))
 register(Rule(
     id="PAY_OVER_QUOTA", title_zh="财政供养人数超过核定编制", title_en="Paid persons above total quota",
-    severity="high", clear=EST, key="org", sources=("orgs", "payroll"), uses=("wb_org", "wb_pay"),
+    severity="high", clear=EST, key="org", sources=("orgs", "payroll"), uses=("wb_org", "wb_pay", "wb_paymulti"),
     fires_when="distinct paid ids of the unit > sum of its quotas",
-    query=f"""WITH paid AS (SELECT org, count(DISTINCT id) AS n FROM wb_pay WHERE known GROUP BY org),
+    query=f"""WITH paid AS ({_distinct_count("wb_pay", "wb_paymulti", "org", None, "n", "known")}),
                   t AS (SELECT o.region_code, o.org, {' + '.join('o.' + col for col in c.EST_KINDS.values())} AS quota
                         {_IN_SCOPE_ORG})
               SELECT t.region_code, t.org AS org_code, NULL AS id_number, NULL AS item,
@@ -263,5 +276,5 @@ register(Rule(
     sources=("staff", "hr"), uses=("wb_staff", "wb_hr"), fires_when="人员 id absent from 人社信息",
     query="""SELECT any_value(p.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
                     '人社部门无此人在职记录' AS detail
-             FROM wb_staff p WHERE NOT EXISTS (SELECT 1 FROM wb_hr h WHERE h.id = p.id) GROUP BY p.org, p.id""",
+             FROM wb_staff p ANTI JOIN wb_hr h ON h.id = p.id GROUP BY p.org, p.id""",
 ))

@@ -12,16 +12,17 @@ import datetime as dt
 
 import duckdb
 
-from .. import contract, retirement
+from .. import contract, ids, retirement
 
-_FULL = ("\u3000\u00a0\t\r\n" + "".join(chr(c) for c in range(0xFF01, 0xFF5F))).replace("'", "''")
-_HALF = ("     " + "".join(chr(c) for c in range(0x21, 0x7F))).replace("'", "''")
+_FULL = ("\u3000\u00a0\r\n" + "".join(chr(c) for c in range(0xFF01, 0xFF5F))).replace("'", "''")
+_HALF = ("    " + "".join(chr(c) for c in range(0x21, 0x7F))).replace("'", "''")
 
 #: Normalisation used for every ID number and unit code compared by the rules (DESIGN §3/§4):
 #: full-width -> half-width, all blanks removed, upper case; empty -> NULL.
 MACROS = f"""
 CREATE OR REPLACE TEMP MACRO wb_norm(s) AS
-    NULLIF(upper(replace(translate(CAST(s AS VARCHAR), '{_FULL}', '{_HALF}'), ' ', '')), '');
+    CASE WHEN strlen(s) = length(s) AND NOT contains(s, ' ') AND NOT contains(s, chr(9)) THEN NULLIF(upper(s), '')
+         ELSE NULLIF(upper(replace(replace(translate(s, '{_FULL}', '{_HALF}'), ' ', ''), chr(9), '')), '') END;
 CREATE OR REPLACE TEMP MACRO wb_blank(s) AS NULLIF(trim(CAST(s AS VARCHAR)), '');
 {retirement.AGE_MONTHS_MACRO}
 """
@@ -33,6 +34,7 @@ _QUOTA_UNION = " UNION ALL ".join(
     f"SELECT org, region_code, '{k}' AS kind, {c} AS quota FROM wb_org WHERE NOT out_of_scope"
     for k, c in contract.EST_KINDS.items()
 )
+_PROVINCES = ", ".join(f"'{p}'" for p in ids.PROVINCE_CODES)
 _FALLBACK = "CASE WHEN wb_uscc_valid({0}) THEN substr({0}, 3, 6) END"
 
 #: name -> (base tables it needs first, SQL creating it)
@@ -48,42 +50,57 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_quota": (("wb_org",), f"CREATE OR REPLACE TEMP TABLE wb_quota AS {_QUOTA_UNION}"),
     "wb_person": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_person AS
-        WITH s AS (
+        WITH s AS MATERIALIZED (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(sex) AS sex, birth_date,
                    wb_blank(est_kind) AS est_kind, wb_blank(staff_class) AS staff_class,
                    COALESCE(wb_blank(leader_level), '{contract.NO_LEADER}') AS level
             FROM staff),
-        v AS (SELECT *, wb_id_valid(id, :as_of) AS valid FROM s)
-        SELECT v.*,
-               CASE WHEN valid THEN wb_id_birth(id) END AS id_birth,
+        b AS MATERIALIZED (SELECT *, wb_id_birth(id) AS b0 FROM s),
+        v AS MATERIALIZED (
+            SELECT *, COALESCE(b0 >= DATE '{ids.MIN_BIRTH}' AND b0 <= :as_of AND substr(id, 1, 2) IN ({_PROVINCES})
+                               AND wb_id_check_ok(id), FALSE) AS valid  -- = wb_id_valid(id, as_of), birth parsed once
+            FROM b)
+        SELECT v.* EXCLUDE (b0),
+               CASE WHEN valid THEN b0 END AS id_birth,
                CASE WHEN valid THEN wb_id_sex(id) END AS id_sex,
+               CASE WHEN valid THEN wb_age(b0, :as_of) END AS age,
                o.org IS NOT NULL AS known, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('v.org')} END AS region_code
         FROM v LEFT JOIN wb_org o ON o.org = v.org"""),
     "wb_staff": (("wb_person",), """
-        CREATE OR REPLACE TEMP VIEW wb_staff AS
-        SELECT *, wb_age(id_birth, :as_of) AS age FROM wb_person WHERE NOT oos AND id IS NOT NULL"""),
+        CREATE OR REPLACE TEMP VIEW wb_staff AS SELECT * FROM wb_person WHERE NOT oos AND id IS NOT NULL"""),
+    "wb_multi": (("wb_staff",), """
+        CREATE OR REPLACE TEMP TABLE wb_multi AS
+        WITH m AS (SELECT id FROM wb_staff GROUP BY id HAVING count(*) > 1)
+        SELECT p.id, count(*) AS n, count(DISTINCT p.org) AS units FROM wb_staff p SEMI JOIN m ON m.id = p.id
+        GROUP BY p.id"""),
     "wb_pay": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_pay AS
-        SELECT wb_norm(p.id_number) AS id, wb_norm(p.org_code) AS org, wb_blank(p.account) AS account,
-               o.org IS NOT NULL AS known,
-               CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('wb_norm(p.org_code)')} END AS region_code
-        FROM payroll p LEFT JOIN wb_org o ON o.org = wb_norm(p.org_code)
-        WHERE p.pay_month = :pay_month AND NOT COALESCE(o.out_of_scope, FALSE) AND wb_norm(p.id_number) IS NOT NULL"""),
+        WITH p AS MATERIALIZED (
+            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(account) AS account
+            FROM payroll WHERE pay_month = :pay_month)
+        SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known,
+               CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('p.org')} END AS region_code
+        FROM p LEFT JOIN wb_org o ON o.org = p.org
+        WHERE NOT COALESCE(o.out_of_scope, FALSE) AND p.id IS NOT NULL"""),
+    "wb_paymulti": (("wb_pay",), """
+        CREATE OR REPLACE TEMP TABLE wb_paymulti AS SELECT id FROM wb_pay GROUP BY id HAVING count(*) > 1"""),
     "wb_off": ((), """
         CREATE OR REPLACE TEMP TABLE wb_off AS
-        SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff WHERE wb_norm(id_number) IS NOT NULL"""),
+        WITH f AS MATERIALIZED (SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff)
+        SELECT id, org FROM f WHERE id IS NOT NULL"""),
     "wb_police": ((), """
         CREATE OR REPLACE TEMP TABLE wb_police AS
-        SELECT DISTINCT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police
-        WHERE wb_norm(id_number) IS NOT NULL"""),
+        WITH k AS MATERIALIZED (SELECT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police)
+        SELECT id, result FROM k WHERE id IS NOT NULL"""),
     "wb_hr": ((), """
         CREATE OR REPLACE TEMP TABLE wb_hr AS
-        SELECT DISTINCT wb_norm(id_number) AS id FROM hr WHERE wb_norm(id_number) IS NOT NULL"""),
+        WITH h AS MATERIALIZED (SELECT wb_norm(id_number) AS id FROM hr) SELECT id FROM h WHERE id IS NOT NULL"""),
     "wb_orgdept": ((), """
         CREATE OR REPLACE TEMP TABLE wb_orgdept AS
-        SELECT DISTINCT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(leader_level) AS level
-        FROM orgdept WHERE wb_norm(id_number) IS NOT NULL"""),
+        WITH d AS MATERIALIZED (
+            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(leader_level) AS level FROM orgdept)
+        SELECT id, org, level FROM d WHERE id IS NOT NULL"""),
     "wb_stats": ((), """
         CREATE OR REPLACE TEMP TABLE wb_stats AS
         SELECT wb_norm(org_code) AS org, wb_blank(est_kind) AS kind, quota FROM stats2013"""),
@@ -145,7 +162,5 @@ def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, object]) 
 
 def drop_all(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every base table / view of the run."""
-    con.execute("DROP VIEW IF EXISTS wb_staff")
     for name in BASE:
-        if name != "wb_staff":
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute(f"DROP {'VIEW' if name == 'wb_staff' else 'TABLE'} IF EXISTS {name}")
