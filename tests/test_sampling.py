@@ -233,6 +233,19 @@ def test_hypergeometric_upper_by_brute_force(x, n, population):
     assert sampling.hypergeometric_upper(x, n, population, 0.95) == pytest.approx(best / population)
 
 
+@pytest.mark.parametrize(("x", "n", "population"), [(0, 8, 8), (2, 8, 8), (0, 10, 20), (1, 10, 20), (3, 30, 60)])
+def test_hypergeometric_interval_by_brute_force(x, n, population):
+    def pmf(d, i):
+        return math.comb(d, i) * math.comb(population - d, n - i) / math.comb(population, n)
+
+    ds = range(x, population - (n - x) + 1)
+    lo = min(d for d in ds if sum(pmf(d, i) for i in range(x, n + 1)) > 0.025)
+    hi = max(d for d in ds if sum(pmf(d, i) for i in range(x + 1)) > 0.025)
+    assert sampling.hypergeometric_bounds(x, n, population, 0.025) == (lo, hi)
+    if n == population:  # a census knows the count exactly
+        assert (lo, hi) == (x, x)
+
+
 # ------------------------------------------------------------------------------------------ persons and evaluation
 def population(n_units=4, per_unit=80, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -294,6 +294,7 @@ SAMPLE_HEADERS = {
     "critical_checked": "严重问题人员已核查", "critical_deviations": "严重问题人员偏差",
     "projected_absent": "推算不在岗人数", "projected_low": "推算下限", "projected_high": "推算上限",
     "open_critical": "未销号严重问题", "expected": "预期偏差率", "confidence": "置信水平",
+    "n_forced": "强制纳入数",
 }
 
 

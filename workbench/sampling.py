@@ -110,7 +110,7 @@ def _reasons(df: pd.DataFrame) -> list[str]:
 def strata_summary(units: pd.DataFrame) -> pd.DataFrame:
     """Per universe and stratum: units, picks, the ratio achieved, forced picks."""
     g = units.groupby(["universe", "stratum", "stratum_name"], sort=True)
-    out = g.agg(n_stratum=("unit_code", "size"), take=("picked", "sum"), forced=("forced", "sum")).reset_index()
+    out = g.agg(n_stratum=("unit_code", "size"), take=("picked", "sum"), n_forced=("forced", "sum")).reset_index()
     out["picked_share"] = out["take"] / out["n_stratum"]
     return out
 
@@ -278,13 +278,22 @@ def clopper_pearson(x, n, confidence: float = DEFAULT_CONFIDENCE, two_sided: boo
     return lower, upper
 
 
+def hypergeometric_bounds(x: int, n: int, population: int, tail: float) -> tuple[int, int]:
+    """Exact finite-population bounds on the number of deviations D given x in a sample of n without
+    replacement: the smallest D with P(X ≥ x | D) > tail and the largest D with P(X ≤ x | D) > tail."""
+    if n <= 0 or population <= 0:
+        return 0, max(population, 0)
+    d = np.arange(x, population - (n - x) + 1)
+    hi_ok = stats.hypergeom.cdf(x, population, d, n) > tail + _EPS
+    lo_ok = stats.hypergeom.sf(x - 1, population, d, n) > tail + _EPS
+    return (int(d[lo_ok].min()) if lo_ok.any() else x), (int(d[hi_ok].max()) if hi_ok.any() else x)
+
+
 def hypergeometric_upper(x: int, n: int, population: int, confidence: float) -> float:
     """Exact finite-population upper bound on the deviation rate: the largest D with P(X ≤ x | D) > α, / N."""
     if n <= 0 or population <= 0:
         return 1.0
-    d = np.arange(x, population - (n - x) + 1)
-    ok = stats.hypergeom.cdf(x, population, d, n) > (1 - confidence) + _EPS
-    return float(d[ok].max() / population) if ok.any() else float(x / population)
+    return hypergeometric_bounds(x, n, population, 1 - confidence)[1] / population
 
 
 def evaluate_results(persons: pd.DataFrame, sizes: pd.DataFrame, confidence: float = DEFAULT_CONFIDENCE,
@@ -311,12 +320,18 @@ def evaluate_results(persons: pd.DataFrame, sizes: pd.DataFrame, confidence: flo
         hypergeometric_upper(x, n, pop, confidence) if f else cp
         for x, n, pop, f, cp in zip(agg["deviations"], agg["checked"], agg["n_rest"], finite, agg["cp_upper"],
                                     strict=True)]
+    # projection: the critical persons' own results + the rest's deviations, two-sided exact interval
+    # (hypergeometric counts for finite units, Clopper–Pearson × N otherwise)
     lo, hi = clopper_pearson(agg["deviations"], agg["checked"], confidence, two_sided=True)
     rest = agg["n_rest"].where(agg["checked"] > 0, 0)
-    agg["projected_absent"] = agg["critical_deviations"] + rest * agg["rate"].fillna(0)
-    agg["projected_low"] = agg["critical_deviations"] + rest * lo
+    exact = [hypergeometric_bounds(x, n, pop, (1 - confidence) / 2) if f and n > 0 else (np.nan, np.nan)
+             for x, n, pop, f in zip(agg["deviations"], agg["checked"], agg["n_rest"], finite, strict=True)]
+    d_lo = np.array([e[0] for e in exact], dtype=float)
+    d_hi = np.array([e[1] for e in exact], dtype=float)
     unknown = (agg["n_rest"] - rest) + (agg["n_critical"] - agg["critical_checked"])  # nothing checked yet
-    agg["projected_high"] = agg["critical_deviations"] + rest * hi + unknown
+    agg["projected_absent"] = agg["critical_deviations"] + rest * agg["rate"].fillna(0)
+    agg["projected_low"] = agg["critical_deviations"] + np.where(np.isnan(d_lo), rest * lo, d_lo)
+    agg["projected_high"] = agg["critical_deviations"] + np.where(np.isnan(d_hi), rest * hi, d_hi) + unknown
     complete = (agg["checked"] >= agg["n_random"]) & (agg["critical_checked"] >= agg["n_critical"])
     passed = np.where(finite, agg["upper"] < tolerable - _EPS, agg["upper"] <= tolerable + _EPS)
     agg["verdict"] = np.select([~complete, passed], [contract.ACCEPTANCE_VERDICTS["incomplete"],
@@ -450,11 +465,12 @@ def sampling_frame(con: duckdb.DuckDBPyConnection, findings: pd.DataFrame | None
 def person_frame(con: duckdb.DuckDBPyConnection, unit_codes: pd.DataFrame,
                  findings: pd.DataFrame | None = None) -> pd.DataFrame:
     """Persons of the picked units (universe, unit_code): staff rows of their in-scope organisations plus
-    anyone with a critical finding there (e.g. paid but not on the roster), flagged ``critical``."""
+    anyone with a critical finding there — for a county, any critical finding of that region, e.g. someone
+    paid by an unregistered unit — flagged ``critical``."""
     findings = latest_findings(con) if findings is None else findings
     counties = regions.county_level()[["region_code"]].rename(columns={"region_code": "unit_code"})
     crit = findings.loc[(findings["severity"] == "critical") & findings["id_number"].notna()
-                        & (findings["id_number"].astype("string") != ""), ["org_code", "id_number"]]
+                        & (findings["id_number"].astype("string") != ""), ["org_code", "id_number", "region_code"]]
     cur = con.cursor()
     cur.register("_wb_counties", counties)
     cur.register("_wb_picked", unit_codes[["universe", "unit_code"]])
@@ -464,25 +480,28 @@ def person_frame(con: duckdb.DuckDBPyConnection, unit_codes: pd.DataFrame,
         WITH members AS ({_MEMBERS_SQL}),
         m AS (SELECT * FROM members JOIN _wb_picked USING (universe, unit_code)),
         people AS (
-            SELECT org_code, id_number FROM staff
-            UNION SELECT org_code, id_number FROM _wb_crit),
+            SELECT m.universe, m.unit_code, s.org_code, s.id_number
+            FROM staff s JOIN m USING (org_code) WHERE s.id_number IS NOT NULL
+            UNION
+            SELECT m.universe, m.unit_code, c.org_code, c.id_number FROM _wb_crit c JOIN m USING (org_code)
+            UNION
+            SELECT p.universe, p.unit_code, c.org_code, c.id_number
+            FROM _wb_crit c JOIN _wb_picked p ON p.universe = 'county' AND c.region_code = p.unit_code),
         names AS (
             SELECT org_code, id_number, min(name) AS name FROM (
                 SELECT org_code, id_number, name FROM staff
                 UNION ALL SELECT org_code, id_number, name FROM payroll
                 UNION ALL SELECT org_code, id_number, name FROM offstaff)
             WHERE name IS NOT NULL GROUP BY ALL)
-        SELECT m.universe, m.unit_code, p.org_code, any_value(o.org_name) AS org_name, p.id_number,
-               any_value(n.name) AS name, bool_or(c.id_number IS NOT NULL) AS critical
-        FROM people p JOIN m USING (org_code)
+        SELECT pe.universe, pe.unit_code, pe.org_code, o.org_name, pe.id_number, n.name,
+               c.id_number IS NOT NULL AS critical
+        FROM people pe
         LEFT JOIN (SELECT org_code, any_value(org_name) AS org_name FROM orgs GROUP BY org_code) o
-               ON o.org_code = p.org_code
-        LEFT JOIN names n ON n.org_code = p.org_code AND n.id_number = p.id_number
+               ON o.org_code = pe.org_code
+        LEFT JOIN names n ON n.org_code = pe.org_code AND n.id_number = pe.id_number
         LEFT JOIN (SELECT DISTINCT org_code, id_number FROM _wb_crit) c
-               ON c.org_code = p.org_code AND c.id_number = p.id_number
-        WHERE p.id_number IS NOT NULL
-        GROUP BY m.universe, m.unit_code, p.org_code, p.id_number
-        ORDER BY m.unit_code, p.org_code, p.id_number""").df()
+               ON c.org_code = pe.org_code AND c.id_number = pe.id_number
+        ORDER BY pe.unit_code, pe.org_code, pe.id_number""").df()
     finally:
         cur.close()
 
@@ -655,6 +674,11 @@ def zh(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Selected columns with their Chinese headers (contract.SAMPLE_HEADERS); codes shown in Chinese."""
     out = frame[columns] if columns else frame
     out = out.copy()
+    for c in ("risk_score", "weight"):
+        if c in out:
+            out[c] = out[c].round(2)
+    if "picked_share" in out:
+        out["picked_share"] = out["picked_share"].map("{:.1%}".format)
     if "universe" in out:
         out["universe"] = out["universe"].map(contract.SAMPLE_UNIVERSES).fillna(out["universe"])
     for c in ("forced", "picked"):
