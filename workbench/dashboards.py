@@ -68,6 +68,21 @@ def resolve_workspace(workspace: str | os.PathLike | None = None) -> Path:
     return Path(value)
 
 
+def snapshot_stamp(workspace: Path) -> tuple:
+    """Identity of the published snapshot (inode, mtime, size): it changes whenever a writer publishes."""
+    snap = wsmod.snapshot_path(workspace)
+    st = (snap if snap.exists() else workspace).stat()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def wait_for_visitor() -> None:
+    """In a Voila preheated kernel, pause until a visitor opens the page (no-op elsewhere)."""
+    if os.environ.get("VOILA_PREHEAT", "False") != "False":
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+
+
 def plotly_output(fig: go.Figure) -> dict:
     """A notebook display_data output holding the figure (rendered by the bundled plotly extension)."""
     spec = json.loads(fig.to_json())
@@ -298,16 +313,22 @@ class OverviewApp:
 
     def __init__(self, workspace: str | os.PathLike | None = None):
         self.workspace = resolve_workspace(workspace)
+        self.scope: str | None = None
+        self.load()
+        self.root = self.build()
+        self.update(None)
+        self.root.add_class("wb-ready")
+
+    def load(self) -> None:
+        """Read the aggregates from the snapshot and start precomputing every city's figures."""
+        self.stamp = snapshot_stamp(self.workspace)
         con = wsmod.reader(self.workspace)
         try:
             self.data = OverviewData(con)
         finally:
             con.close()
         self._cache: dict[str | None, dict[str, dict]] = {}
-        self.scope: str | None = None
-        self.root = self.build()
-        self.update(None)
-        self.root.add_class("wb-ready")
+        self.warm()
 
     # builders
     def build(self) -> w.Box:
@@ -335,12 +356,13 @@ class OverviewApp:
         root.add_class("wb-overview")
         return root
 
-    def outputs(self, region_code: str | None) -> dict[str, dict]:
-        """Figure outputs of a scope (built once, then cached)."""
-        if region_code not in self._cache:
-            figs = self.data.figures(region_code)
-            self._cache[region_code] = {k: plotly_output(f) for k, f in figs.items()}
-        return self._cache[region_code]
+    def outputs(self, region_code: str | None, data: OverviewData | None = None,
+                cache: dict | None = None) -> dict[str, dict]:
+        """Figure outputs of a scope (built once per data load, then cached)."""
+        data, cache = data or self.data, self._cache if cache is None else cache
+        if region_code not in cache:
+            cache[region_code] = {k: plotly_output(f) for k, f in data.figures(region_code).items()}
+        return cache[region_code]
 
     # the one update method
     def update(self, region_code: str | None = None) -> None:
@@ -362,16 +384,22 @@ class OverviewApp:
 
     def warm(self) -> threading.Thread:
         """Precompute every city's figures in the background so a filter change only swaps outputs."""
+        data, cache = self.data, self._cache  # a reload swaps both; this thread keeps filling the old pair
+
         def run():
             for _, code in city_options():
-                self.outputs(code)
+                self.outputs(code, data, cache)
         t = threading.Thread(target=run, daemon=True)
         t.start()
         return t
 
     def show(self) -> None:
+        """Display the app; a preheated kernel first waits for the visitor and reloads if a writer published."""
+        wait_for_visitor()
+        if snapshot_stamp(self.workspace) != self.stamp:
+            self.load()
+            self.update(self.scope)
         display(self.root)
-        self.warm()
 
 
 # ------------------------------------------------------------------------------------------ explorer
@@ -409,6 +437,18 @@ class ExplorerApp:
     def __init__(self, workspace: str | os.PathLike | None = None, page_size: int = PAGE_SIZE):
         self.workspace = resolve_workspace(workspace)
         self.page_size = page_size
+        self.page = 0
+        self.person: str | None = None
+        self._page_ids: list[str] = []
+        self._syncing = False
+        self.load()
+        self.root = self.build()
+        self.update()
+        self.root.add_class("wb-ready")
+
+    def load(self) -> None:
+        """Read the latest findings (full IDs stay in the kernel, masked ones are shown) and every unit."""
+        self.stamp = snapshot_stamp(self.workspace)
         con = wsmod.reader(self.workspace)
         try:
             f = summaries.findings_list(con, pii="full")
@@ -420,21 +460,11 @@ class ExplorerApp:
         f["region_key"] = map_region(f["region_code"])
         f["region_name"] = f["region_key"].map(regions.name_of)
         self.findings = f
-        self.page = 0
-        self.person: str | None = None
-        self._page_ids: list[str] = []
-        self._syncing = False
-        self.root = self.build()
-        self.update()
-        self.root.add_class("wb-ready")
+        self._person_cache: dict[str, str] = {}
 
     # builders
     def build(self) -> w.Box:
-        f = self.findings
-        rules = f.drop_duplicates("rule_id").sort_values("rule_id")
-        self.rule = w.Dropdown(options=[("全部规则", None)] + [(f"{r} {t}", r) for r, t in
-                                                          zip(rules["rule_id"], rules["title"], strict=True)],
-                               description="规则")
+        self.rule = w.Dropdown(options=self._rule_options(), description="规则")
         self.severity = w.Dropdown(options=[("全部", None)] + [(contract.SEVERITY_ZH[s], s)
                                                              for s in contract.SEVERITIES], description="严重程度")
         self.region = w.Dropdown(options=region_options(), description="地区")
@@ -458,10 +488,10 @@ class ExplorerApp:
         self.next_btn.on_click(lambda _: self._turn(1))
         self.person_select.observe(self._on_person, "value")
         self._set_unit_options()
-        title = w.HTML(f"分析员 · 问题线索查询（规则运行批次 {self.run_id if self.run_id is not None else '无'}）")
-        title.add_class("wb-title")
+        self.title = w.HTML()
+        self.title.add_class("wb-title")
         root = w.VBox([
-            w.HTML(STYLE), title,
+            w.HTML(STYLE), self.title,
             w.HBox([self.rule, self.severity], layout=w.Layout(flex_flow="row wrap")),
             w.HBox([self.region, self.unit], layout=w.Layout(flex_flow="row wrap")),
             self.count, self.table, w.HBox([self.prev_btn, self.pager, self.next_btn]),
@@ -471,6 +501,10 @@ class ExplorerApp:
         root.add_class("wb-app")
         root.add_class("wb-explorer")
         return root
+
+    def _rule_options(self) -> list[tuple[str, str | None]]:
+        rules = self.findings.drop_duplicates("rule_id").sort_values("rule_id")
+        return [("全部规则", None), *((f"{r} {t}", r) for r, t in zip(rules["rule_id"], rules["title"], strict=True))]
 
     def _set_unit_options(self) -> None:
         """Units of the chosen region that have findings (most findings first, capped)."""
@@ -544,8 +578,14 @@ class ExplorerApp:
         return info + html_table(kinds, "wb-table wb-unit-kinds") + html_table(posts, "wb-table wb-unit-posts") + extra
 
     def person_html(self, id_number: str | None) -> str:
+        """Every record of one person across the source sheets (read with a short-lived connection)."""
         if id_number is None:
             return '<div class="wb-note">在“人员”中按脱敏身份号码选择一人，查看其在各来源表中的全部记录。</div>'
+        if id_number not in self._person_cache:
+            self._person_cache[id_number] = self._person_html(id_number)
+        return self._person_cache[id_number]
+
+    def _person_html(self, id_number: str) -> str:
         con = wsmod.reader(self.workspace)
         try:
             records = person_records(con, id_number)
@@ -565,6 +605,7 @@ class ExplorerApp:
     def update(self) -> None:
         """Re-slice the findings, redraw the page, the unit panel and the person panel."""
         f = self.filtered()
+        self.title.value = f"分析员 · 问题线索查询（规则运行批次 {self.run_id if self.run_id is not None else '无'}）"
         pages = max(1, -(-len(f) // self.page_size))
         self.page = min(max(self.page, 0), pages - 1)
         page = f.iloc[self.page * self.page_size:(self.page + 1) * self.page_size]
@@ -590,6 +631,18 @@ class ExplorerApp:
         self.person_panel.value = self.person_html(self.person)
 
     def show(self) -> None:
+        """Display the app; a preheated kernel first waits for the visitor and reloads if a writer published."""
+        wait_for_visitor()
+        if snapshot_stamp(self.workspace) != self.stamp:
+            self.load()
+            self._syncing = True
+            try:
+                self.rule.options, self.rule.value = self._rule_options(), None
+            finally:
+                self._syncing = False
+            self._set_unit_options()
+            self.page, self._page_ids = 0, []
+            self.update()
         display(self.root)
 
 

@@ -45,6 +45,9 @@ def voila_argv(notebooks: Path, port: int, host: str, token: str = "", preheat: 
         f"--port={int(port)}", f"--Voila.ip={host}", "--Voila.port_retries=0", f"--Voila.token={token}",
         "--VoilaConfiguration.strip_sources=True", "--VoilaConfiguration.show_tracebacks=False",
         "--theme=light", "--template=lab",
+        # Voila's kernel shutdown on page close is a sendBeacon POST without the XSRF header (voila#1458):
+        # without this every closed page would leave its kernel running. The apps only read.
+        "--Voila.tornado_settings=disable_check_xsrf=True",
     ]
     if preheat:
         argv += ["--VoilaConfiguration.preheat_kernel=True", "--VoilaConfiguration.default_pool_size=1"]
