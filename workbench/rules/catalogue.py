@@ -20,6 +20,11 @@ _PROVINCES = ", ".join(f"'{p}'" for p in PROVINCE_CODES)
 
 
 
+def _months(expr: str) -> str:
+    """SQL text for a number of months as 60周岁 / 60周岁3个月 (retirement.describe_months)."""
+    return (f"(({expr}) // 12) || '周岁' || CASE WHEN ({expr}) % 12 > 0 THEN (({expr}) % 12) || '个月' ELSE '' END")
+
+
 def _distinct_count(table: str, multi: str, keys: str, alias: str | None, out: str, where: str) -> str:
     """count(DISTINCT id) per ``keys`` computed as count(*) minus the extra rows of ids on several rows.
 
@@ -207,9 +212,8 @@ register(Rule(
                                     ELSE 'female_cadre' END
                   WHERE p.valid AND p.age >= 50)
               SELECT any_value(region_code) AS region_code, org AS org_code, id AS id_number, NULL AS item,
-                     format('出生于{{}}，截至{{}}已满{{}}周岁{{}}个月，法定退休年龄为{{}}周岁{{}}个月',
-                            strftime(any_value(id_birth), '%Y-%m-%d'), strftime(:as_of, '%Y-%m-%d'),
-                            min(m) // 12, min(m) % 12, max(retire_months) // 12, max(retire_months) % 12) AS detail
+                     '出生于' || strftime(any_value(id_birth), '%Y-%m-%d') || '，截至' || strftime(:as_of, '%Y-%m-%d')
+                     || '已满' || {_months('min(m)')} || '，法定退休年龄为' || {_months('max(retire_months)')} AS detail
               FROM x WHERE m >= retire_months GROUP BY org, id""",
 ))
 register(Rule(

@@ -115,7 +115,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
 
 def latest_pay_month(con: duckdb.DuckDBPyConnection) -> str | None:
     """The latest 发放月份 in the payroll table (None when empty)."""
-    return con.execute("SELECT max(pay_month) FROM payroll").fetchone()[0]
+    return con.execute("SELECT max(pay_month) FROM payroll").fetchall()[0][0]
 
 
 def literal(value) -> str:

@@ -80,14 +80,14 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
     as_of = wsp.as_of(con)
     prepare.install(con)
     tables = sorted({t for r in chosen for t in r.sources + r.any_of} | {"offstaff"})
-    counts = {t: con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{t}" LIMIT 1)').fetchone()[0] for t in tables}
+    counts = {t: con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{t}" LIMIT 1)').fetchall()[0][0] for t in tables}
     pay_month = prepare.latest_pay_month(con) if counts.get("payroll") else None
     params = {"as_of": as_of, "pay_month": pay_month}
     runnable = [r for r in chosen if _why_not(r, counts) is None]
 
     con.execute("BEGIN TRANSACTION")
     try:
-        run_id = con.execute("SELECT COALESCE(max(run_id), 0) + 1 FROM finding_runs").fetchone()[0]
+        run_id = con.execute("SELECT COALESCE(max(run_id), 0) + 1 FROM finding_runs").fetchall()[0][0]
         result = RunResult(run_id, as_of, pay_month)
         t0 = time.perf_counter()
         for name in prepare.order({u for r in runnable for u in r.uses}):
@@ -99,7 +99,7 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
                 result.results.append(RuleResult(rule.id, NOT_RUN, reason))
                 continue
             t0 = time.perf_counter()
-            n = con.execute(f"INSERT INTO findings SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchone()[0]
+            n = con.execute(f"INSERT INTO findings SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchall()[0][0]
             result.results.append(RuleResult(rule.id, RAN, _note(rule, counts), int(n), time.perf_counter() - t0))
         con.execute("INSERT INTO finding_runs VALUES (?, ?, ?, ?, ?)",
                     [run_id, started, dt.datetime.now(), as_of, ",".join(r.id for r in chosen)])
@@ -134,7 +134,7 @@ def run_check(workspace: str | os.PathLike | duckdb.DuckDBPyConnection, rules=No
 
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     """Id of the latest finished run, None when the catalogue never ran."""
-    return con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchone()[0]
+    return con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchall()[0][0]
 
 
 def latest_findings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
