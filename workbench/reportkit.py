@@ -161,6 +161,35 @@ def headline(con, code: str, level: str | None = None, org_codes: list[str] | No
             "findings_high": int((fl["severity"] == "high").sum())}
 
 
+def headlines(con, codes: list[str], units: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Headline numbers of many regions (and units: code -> its org codes) with one query per summary: the
+    numbers of summaries.headline, taken from the province-wide frames."""
+    from . import summaries
+
+    out: dict[str, dict[str, Any]] = {}
+    if codes:
+        inst = summaries.institutions(con, None).set_index("region_code")
+        tw = summaries.three_way(con, None).set_index("region_code")
+        fr = summaries.findings_by_region(con, None).set_index("region_code")
+        fc = summaries.four_clears(con, None).groupby("region_code")["passed"].sum()
+        for code in codes:
+            if code not in inst.index:
+                continue
+            row = {**inst.loc[code].to_dict(), **tw.loc[code].to_dict(), **fr.loc[code].to_dict(),
+                   "clears_passed": int(fc.get(code, 0))}
+            out[code] = {k: _plain(row.get(k)) for k in HEADLINE_KEYS}
+    if units:
+        tw_u = summaries.three_way_by_unit(con, None)
+        fl = summaries.findings_list(con, None)
+        for code, orgs in units.items():
+            u, f = tw_u[tw_u["org_code"].isin(orgs)], fl[fl["org_code"].isin(orgs)]
+            out[code] = {"units": int(u["registered"].sum()), "quota": int(u["quota"].sum()),
+                         "staff": int(u["staff"].sum()), "paid": int(u["paid"].sum()), "findings": len(f),
+                         "findings_critical": int((f["severity"] == "critical").sum()),
+                         "findings_high": int((f["severity"] == "high").sum())}
+    return out
+
+
 def _plain(v: Any) -> Any:
     if v is None:
         return None

@@ -72,8 +72,9 @@ def _safe_name(name: str) -> str:
 
 
 def plan_jobs(con, regions_arg: str | None = "all", level: str | None = None, units: bool = False) -> list[Job]:
-    """The reports to run: the chosen regions (``all`` or comma-separated codes) at ``level``, plus the
-    provincial units when asked. Unknown codes are kept (their report fails alone with a clear message)."""
+    """The reports to run: the chosen regions (``all`` or comma-separated region codes or unit USCCs) at
+    ``level``, plus every provincial unit when asked. Unknown codes are kept (their report fails alone with a
+    clear message)."""
     from . import contract, regions
 
     reg = regions.regions()
@@ -91,7 +92,11 @@ def plan_jobs(con, regions_arg: str | None = "all", level: str | None = None, un
                     continue
                 jobs.append(Job(code, known.loc[code, "name"], known.loc[code, "level"]))
             else:
-                jobs.append(Job(code, "未知地区", level or "county"))
+                row = con.execute("SELECT any_value(org_name) FROM orgs WHERE org_code = ?", [code]).fetchone()
+                if row and row[0] is not None:  # a unit's USCC: its own report
+                    jobs.append(Job(code, row[0], UNIT))
+                else:  # unknown: kept so that its report fails alone with a clear message
+                    jobs.append(Job(code, "未知代码", level or "county"))
     if units:
         rows = con.execute(
             """SELECT org_code, any_value(org_name) FROM orgs
@@ -534,18 +539,13 @@ def run_reports(workspace: str | os.PathLike, out: str | os.PathLike, regions_ar
 
 # ====================================================================================== index/manifest
 def headline_table(con, results: list[Result]) -> dict[str, dict[str, Any]]:
-    """Headline numbers per report code, from the summaries' headline function."""
+    """Headline numbers per report code (Chinese labels), from the summaries (see reportkit.headlines)."""
     from . import reportkit, summaries
 
-    out: dict[str, dict[str, Any]] = {}
-    for r in results:
-        try:
-            scope = reportkit.unit_scope(con, r.code) if r.level == UNIT else None
-            h = reportkit.headline(con, r.code, r.level, scope)
-        except Exception as exc:
-            h = {"说明": f"无法计算：{exc}"}
-        out[r.code] = {summaries.LABELS.get(k, k): v for k, v in h.items()}
-    return out
+    regions_ = [r.code for r in results if r.level != UNIT]
+    units = {r.code: reportkit.unit_scope(con, r.code) for r in results if r.level == UNIT}
+    heads = reportkit.headlines(con, regions_, units)
+    return {code: {summaries.LABELS.get(k, k): v for k, v in h.items()} for code, h in heads.items()}
 
 
 def build_manifest(con, ws: Path, out: Path, results: list[Result], started: dt.datetime, seconds: float,
