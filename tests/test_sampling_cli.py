@@ -255,6 +255,13 @@ def test_last_rotation_file(small_ws, tmp_path):
     ws.write_bytes(small_ws.read_bytes())
     cities = regions.regions().query("level == 'city'")["region_code"].tolist()
     last = pd.DataFrame({"检查组代码": cities, "被检查地区代码": cities[1:] + cities[:1]})
+    named = last.assign(**{"被检查地区代码": last["被检查地区代码"].map(regions.name_of)})
+    named.to_csv(tmp_path / "named.csv", index=False, encoding="utf-8-sig")
+    assert sampling_cli.read_rotation(tmp_path / "named.csv").equals(
+        last.rename(columns={"检查组代码": "team_region", "被检查地区代码": "inspected_region"}))
+    (tmp_path / "bad.csv").write_text("甲,乙\n1,2\n", encoding="utf-8")
+    with pytest.raises(sampling.SamplingError, match="缺少列：检查组代码、被检查地区代码"):
+        sampling_cli.read_rotation(tmp_path / "bad.csv")
     path = tmp_path / "last.csv"
     last.to_csv(path, index=False, encoding="utf-8-sig")
     res = sampling_cli.make_plan(ws, 3, tmp_path / "o", last_rotation=path)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import contract, sampling, workspace
+from . import contract, regions, sampling, workspace
 
 MIN_RATIO = 0.4  # DESIGN §1: the province spot-checks at least 40 %
 
@@ -29,7 +29,7 @@ def cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expected", type=float, default=sampling.DEFAULT_EXPECTED, help="预期偏差率，默认0")
     parser.add_argument("--no-mutual", action="store_true", help="互检不得两市州互查对调")
     parser.add_argument("--avoid-last", action="store_true", help="互检不得与工作区中上一抽查计划的安排相同")
-    parser.add_argument("--last-rotation", help="上一轮互检安排（CSV或XLSX，列：检查组代码、被检查地区代码）")
+    parser.add_argument("--last-rotation", help="上一轮互检安排（CSV或XLSX，列：检查组代码、被检查地区代码；可填代码或市州名称）")
     parser.add_argument("--out", help="检查组核查表与抽查方案的输出目录")
     parser.add_argument("--evaluate", action="store_true", help="根据导入的实地核查结果评价并输出验收表")
     parser.add_argument("--plan", help="抽查计划编号（默认最新）")
@@ -50,7 +50,10 @@ def read_rotation(path: str | Path) -> pd.DataFrame:
     if missing:
         names = "、".join(contract.SAMPLE_HEADERS[c] for c in missing)
         raise sampling.SamplingError(f"文件 {path.name} 缺少列：{names}。")
-    return frame[["team_region", "inspected_region"]].dropna().apply(lambda s: s.str.strip())
+    frame = frame[["team_region", "inspected_region"]].dropna().apply(lambda s: s.str.strip())
+    r = regions.regions()
+    by_name = dict(zip(r["name"], r["region_code"], strict=True))  # 兰州市 or 兰州市检查组 → 620100
+    return frame.apply(lambda s: s.str.removesuffix(contract.TEAM_SUFFIX).replace(by_name))
 
 
 def make_plan(workspace_path: str | Path, seed: int, out_dir: str | Path, *, ratio: float = sampling.DEFAULT_RATIO,
