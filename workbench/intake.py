@@ -1,0 +1,387 @@
+"""Intake: read → normalise → validate → load into the workspace, in one transaction (DESIGN §3).
+
+Files are processed in sorted relative-path order. Per file:
+
+* same bytes as the version already loaded under that name → skipped (a no-op, said in the summary);
+* a file that cannot be read (corrupt, encrypted, not a spreadsheet, empty, over the size limits, a
+  recognised sheet without header or missing a required column) → *that file* changes nothing (its
+  earlier version, if any, stays) and the summary/``loads`` say why in Chinese; the other files still
+  load. Nothing is ever half-loaded: a file's rows are removed again if it fails part-way, and any
+  other error rolls back the whole call;
+* otherwise its rows load, bad rows go to ``rejects`` (one entry per bad cell, with the raw row as
+  JSON) and a new version replaces the file's earlier rows and rejects.
+
+For 机构 the first row of a 统一社会信用代码 wins (rows already in the workspace first, then sorted file
+order, then row order); later ones are rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import sys
+import unicodedata
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from . import contract, normalize, readers, regions, workspace, xlsx
+from .normalize import ident, q
+from .readers import ReadError
+
+SUMMARY_COLUMNS = ("file", "sheet", "read", "loaded", "rejected", "status", "message")
+SUMMARY_HEADERS = {"file": "文件", "sheet": "工作表", "read": "读取", "loaded": "导入", "rejected": "拒绝",
+                   "status": "状态", "message": "说明"}
+LOADED, REPLACED, UNCHANGED, FAILED, SKIPPED = (
+    "已导入", "已导入（替换旧版本）", "未变化（与已导入的版本相同，未重复导入）", "失败", "已忽略")
+REJECT_HEADERS = {"file": "文件", "sheet": "工作表", "row": "行号", "column": "列名", "value": "原值",
+                  "reason": "原因", "region_code": "行政区划代码", "org_code": "机构代码",
+                  "id_number": "公民身份号码", "message": "说明"}
+ID_HEADER = contract.STAFF.column("id_number").header
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> None:
+    """Execute a statement and consume its result (the connection must be free for the next one)."""
+    con.execute(sql, params).fetchall()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sheet_candidates(sheet_name: str) -> tuple[list[contract.Sheet], bool]:
+    """Contract sheets a workbook sheet may be: the one its name says, else any (recognised by header)."""
+    key = readers.norm_header(sheet_name)
+    for s in contract.SHEETS:
+        if key in {readers.norm_header(n) for n in (s.name, s.table, *s.aliases)}:
+            return [s], True
+    return list(contract.SHEETS), False
+
+
+class _Loader:
+    """State of one intake call inside its transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None):
+        self.con, self.max_bytes = con, max_bytes
+        self.summary: list[dict] = []
+        self.load_ids: list[int] = []
+        orgs_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in contract.ORGS.columns)
+        _run(con, f"CREATE OR REPLACE TEMP TABLE _stage_orgs ({orgs_cols}, _file VARCHAR, _sheet VARCHAR, "
+                    "_row BIGINT, _load_id BIGINT, _raw VARCHAR, _ord INTEGER)")
+
+    # ---------------------------------------------------------------------------------- one file
+    def load_file(self, order: int, name: str, path: Path) -> None:
+        con = self.con
+        size, sha = path.stat().st_size, _sha256(path)
+        prev = con.execute("SELECT sha256 FROM loads WHERE file = ? AND status = 'loaded' "
+                           "ORDER BY load_id DESC LIMIT 1", [name]).fetchall()
+        prev = prev[0] if prev else None
+        if prev and prev[0] == sha:
+            self.summary.append(dict(file=name, sheet="", read=0, loaded=0, rejected=0, status=UNCHANGED,
+                                     message=f"文件“{name}”与已导入的版本内容相同（sha256 {sha[:12]}…），未重复导入。"))
+            return
+        load_id = con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
+        self.load_ids.append(load_id)
+        replaced = con.execute("SELECT count(*) FROM loads WHERE file = ? AND status = 'loaded'", [name]).fetchall()[0][0] > 0
+        meta = dict(load_id=load_id, file=name, path=str(path.resolve()), sha256=sha, size=size)
+        rows: list[dict] = []
+        try:
+            kind = readers.check_file(path, name, self.max_bytes)
+            if kind == "csv":
+                cands = _sheet_candidates(Path(name).stem)[0]
+                self._load_sheet(meta, order, readers.csv_sheet(path, name, cands), rows, by_name=False)
+            else:
+                wb = readers.Workbook(path, name, self.max_bytes)
+                try:
+                    for sheet_name, member in wb.sheets:
+                        cands, by_name = _sheet_candidates(sheet_name)
+                        self._load_sheet(meta, order, wb.sheet(sheet_name, member, cands), rows, by_name)
+                finally:
+                    wb.close()
+            if not any(r["status"] == "loaded" for r in rows):
+                why = "；".join(r["message"] for r in rows if r["message"]) or "没有任何工作表"
+                raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
+        except ReadError as exc:
+            self._undo(load_id)
+            self._log(meta, dict(sheet=None, table=None, read=0, loaded=0, rejected=0, status="failed",
+                                 message=str(exc)))
+            self.summary.append(dict(file=name, sheet="", read=0, loaded=0, rejected=0, status=FAILED,
+                                     message=str(exc)))
+            return
+        if replaced:
+            self._drop_old(name, load_id)
+        for r in rows:
+            self._log(meta, r)
+            self.summary.append(dict(file=name, sheet=r["sheet"], read=r["read"], loaded=r["loaded"],
+                                     rejected=r["rejected"], load_id=load_id,
+                                     status=(REPLACED if replaced else LOADED) if r["status"] == "loaded" else SKIPPED,
+                                     message=r["message"]))
+
+    def _load_sheet(self, meta: dict, order: int, src: readers.SheetSource, rows: list[dict], by_name: bool) -> None:
+        name, header = meta["file"], src.header
+        if header is None:
+            if by_name:
+                raise ReadError(f"文件“{name}”的工作表“{src.name}”在前{readers.HEADER_SCAN_ROWS}行中没有找到可识别的表头行"
+                                "（应为模板中的中文列名，如“公民身份号码”“姓名”）。")
+            rows.append(dict(sheet=src.name, table=None, read=0, loaded=0, rejected=0, status="skipped",
+                             message=f"工作表“{src.name}”{src.message or '没有可识别的表头'}，已忽略。"))
+            return
+        sheet = header.sheet
+        missing = header.missing()
+        if missing:
+            cols = "、".join(f"“{c.header}”" for c in missing)
+            raise ReadError(f"文件“{name}”的工作表“{src.name}”（识别为“{sheet.name}”，表头在第{header.last_row}行）"
+                            f"缺少必填列：{cols}。")
+        notes = []
+        if header.extras:
+            notes.append("忽略未知列：" + "、".join(f"“{h}”" for h in header.extras.values()) + "（原值保留在被拒行的原始记录中）")
+        if header.duplicates:
+            notes.append("重复的列只取第一列，忽略：" + "、".join(f"“{h}”" for h in header.duplicates))
+        counts = [0, 0]
+        for chunk in src.chunks:
+            r, j = self._load_chunk(meta, order, src.name, header, chunk)
+            counts[0] += r
+            counts[1] += j
+        rows.append(dict(sheet=src.name, table=sheet.table, read=counts[0], loaded=counts[0] - counts[1],
+                         rejected=counts[1], status="loaded", message="；".join(notes)))
+
+    def _load_chunk(self, meta: dict, order: int, sheet_name: str, header: readers.Header,
+                    chunk: readers.Chunk) -> tuple[int, int]:
+        con, sheet = self.con, header.sheet
+        # Arrow tables are scanned through DuckDB's replacement scan of these local names, not register():
+        # a registered table stays pinned until the transaction commits, which would unbound memory.
+        _chunk_in = normalize.prepare(chunk, header)
+        _stage = con.execute(normalize.stage_sql(header, "_chunk_in")).to_arrow_table()
+        rejected = pc.sum(_stage.column("_bad").cast(pa.int64())).as_py() or 0
+        m = [meta["file"], sheet_name, meta["load_id"]]
+        vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
+        if sheet is contract.ORGS:
+            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, ?, ?, s._row, ?, {normalize.raw_json_sql(header, 'c')}, "
+                        f"{int(order)} FROM _stage s JOIN _chunk_in c USING (_row) WHERE NOT s._bad", m).fetchall()
+        else:
+            cols = ", ".join(ident(c.name) for c in sheet.columns)
+            con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, _file, _sheet, _row, _load_id) "
+                        f"SELECT {vals}, ?, ?, _row, ? FROM _stage WHERE NOT _bad", m).fetchall()
+        if rejected:
+            names = set(sheet.names)
+            region = "CASE WHEN s.err_region_code IS NULL THEN s.val_region_code END" if "region_code" in names else "NULL"
+            org = "s.val_org_code" if "org_code" in names else "NULL"
+            raw = normalize.raw_json_sql(header, "c")
+            parts = [
+                f"SELECT s._row, {q(c.header)} AS col, c.{ident('r_' + c.name)} AS value, "
+                f"s.{ident('err_' + c.name)} AS reason, {region} AS region_code, {org} AS org_code, {raw} AS raw "
+                f"FROM _stage s JOIN _chunk_in c USING (_row) WHERE s.{ident('err_' + c.name)} IS NOT NULL"
+                for c in sheet.columns if c.name in header.columns.values()
+            ]
+            con.execute(f"INSERT INTO rejects SELECT ?, ?, ?, ?, _row, col, value, reason, region_code, org_code, raw "
+                        f"FROM ({' UNION ALL '.join(parts)}) ORDER BY _row",
+                        [meta["load_id"], meta["file"], sheet_name, sheet.table]).fetchall()
+        return _stage.num_rows, rejected
+
+    # ---------------------------------------------------------------------------------- bookkeeping
+    def _log(self, meta: dict, r: dict) -> None:
+        _run(self.con,
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp(), ?, ?)",
+            [meta["load_id"], meta["file"], meta["path"], meta["sha256"], meta["size"], r["sheet"], r["table"],
+             r["read"], r["loaded"], r["rejected"], r["status"], r["message"]])
+
+    def _undo(self, load_id: int) -> None:
+        for s in contract.SHEETS:
+            _run(self.con, f"DELETE FROM {ident(s.table)} WHERE _load_id = ?", [load_id])
+        _run(self.con, "DELETE FROM _stage_orgs WHERE _load_id = ?", [load_id])
+        _run(self.con, "DELETE FROM rejects WHERE load_id = ?", [load_id])
+
+    def _drop_old(self, name: str, load_id: int) -> None:
+        for s in contract.SHEETS:
+            _run(self.con, f"DELETE FROM {ident(s.table)} WHERE _file = ? AND _load_id <> ?", [name, load_id])
+        _run(self.con, "DELETE FROM _stage_orgs WHERE _file = ? AND _load_id <> ?", [name, load_id])
+        _run(self.con, "DELETE FROM rejects WHERE file = ? AND load_id <> ?", [name, load_id])
+        _run(self.con, "UPDATE loads SET status = 'replaced' WHERE file = ? AND status = 'loaded' AND load_id <> ?",
+                         [name, load_id])
+
+    # ---------------------------------------------------------------------------------- end of call
+    def finish(self) -> None:
+        """Resolve duplicate 机构 keys, then fill in the region of rejects from their unit."""
+        con = self.con
+        cols = ", ".join(ident(c.name) for c in contract.ORGS.columns)
+        key = contract.ORGS.key[0]
+        _run(con, f"""
+            CREATE OR REPLACE TEMP TABLE _orgs_ranked AS
+            SELECT s.*, row_number() OVER w AS _rn,
+                   first_value(s._file) OVER w AS _first_file, first_value(s._row) OVER w AS _first_row,
+                   e._file AS _old_file, e._row AS _old_row
+            FROM _stage_orgs s
+            LEFT JOIN (SELECT {key}, arg_min(_file, _file || lpad(_row::VARCHAR, 12, '0')) AS _file,
+                              arg_min(_row, _file || lpad(_row::VARCHAR, 12, '0')) AS _row
+                       FROM orgs GROUP BY {key}) e USING ({key})
+            WINDOW w AS (PARTITION BY s.{key} ORDER BY s._ord, s._row)""")
+        _run(con, f"INSERT INTO orgs ({cols}, _file, _sheet, _row, _load_id) "
+                    f"SELECT {cols}, _file, _sheet, _row, _load_id FROM _orgs_ranked WHERE _rn = 1 AND _old_file IS NULL")
+        header = contract.ORGS.column(key).header
+        _run(con, f"""
+            INSERT INTO rejects
+            SELECT _load_id, _file, _sheet, 'orgs', _row, {q(header)}, {key},
+                   '“{header}”' || {key} || '重复：与' ||
+                   CASE WHEN _old_file IS NOT NULL THEN '工作区中已有的文件“' || _old_file || '”第' || _old_row
+                        ELSE '文件“' || _first_file || '”第' || _first_row END
+                   || '行的机构相同（同一机构只保留最先出现的一行）',
+                   region_code, {key}, _raw
+            FROM _orgs_ranked WHERE NOT (_rn = 1 AND _old_file IS NULL) ORDER BY _ord, _row""")
+        dups = con.execute("SELECT _load_id, _sheet, count(*) FROM _orgs_ranked "
+                           "WHERE NOT (_rn = 1 AND _old_file IS NULL) GROUP BY ALL").fetchall()
+        for load_id, sheet, n in dups:
+            _run(con, "UPDATE loads SET rows_loaded = rows_loaded - ?, rows_rejected = rows_rejected + ? "
+                        "WHERE load_id = ? AND sheet = ?", [n, n, load_id, sheet])
+            for r in self.summary:
+                if r.get("load_id") == load_id and r["sheet"] == sheet:
+                    r["loaded"] -= n
+                    r["rejected"] += n
+        if self.load_ids:
+            ids = ", ".join(str(i) for i in self.load_ids)
+            _run(con, f"""
+                UPDATE rejects SET region_code = o.region_code
+                FROM (SELECT org_code, any_value(region_code) AS region_code FROM orgs GROUP BY org_code) o
+                WHERE rejects.load_id IN ({ids}) AND rejects.region_code IS NULL
+                  AND rejects.org_code = o.org_code""")
+            codes = ", ".join(q(c) for c in regions.regions()["region_code"])
+            _run(con, f"""
+                UPDATE rejects SET region_code = substr(org_code, 3, 6)
+                WHERE load_id IN ({ids}) AND region_code IS NULL AND wb_uscc_valid(org_code)
+                  AND substr(org_code, 3, 6) IN ({codes})""")
+        _run(con, "DROP TABLE IF EXISTS _orgs_ranked")
+        _run(con, "DROP TABLE IF EXISTS _stage_orgs")
+
+
+# ------------------------------------------------------------------------------------------ API
+def _parse_as_of(value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ValueError(f"参照日期“{value}”无效，应为 YYYY-MM-DD，如 2014-03-31。") from exc
+
+
+def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
+           progress: bool = False) -> pd.DataFrame:
+    """Load files/folders into the workspace in one transaction; returns the summary
+    (file, sheet, read, loaded, rejected, status, message), one row per file × sheet."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    files = readers.list_sources(sources)
+    as_of_date = _parse_as_of(as_of) if as_of is not None else None
+    with workspace.writer(workspace_path) as con:
+        _run(con, "SET preserve_insertion_order = true")
+        con.begin()
+        try:
+            if as_of_date is not None:
+                workspace.set_setting(con, "as_of", as_of_date.isoformat())
+            elif workspace.get_setting(con, "as_of") is None:
+                workspace.set_setting(con, "as_of", workspace.DEFAULT_AS_OF.isoformat())
+            loader = _Loader(con, max_bytes)
+            total = sum(p.stat().st_size for _, p in files)
+            with tqdm(total=total, unit="B", unit_scale=True, desc="导入", disable=not progress, delay=1.0,
+                      file=sys.stderr) as bar:
+                for order, (name, path) in enumerate(files):
+                    bar.set_postfix_str(name[-40:], refresh=False)
+                    loader.load_file(order, name, path)
+                    bar.update(path.stat().st_size)
+            loader.finish()
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    out = pd.DataFrame(loader.summary, columns=[*SUMMARY_COLUMNS])
+    return out.astype({"read": "int64", "loaded": "int64", "rejected": "int64"})
+
+
+def rejects_frame(workspace_path, pii: str = "masked") -> pd.DataFrame:
+    """The rejects, one row per bad cell, with Chinese headers; ID numbers masked unless ``pii='full'``."""
+    con = workspace.reader(workspace_path)
+    try:
+        mask = pii != "full"
+        idexpr = f"raw->>{q(ID_HEADER)}"
+        df = con.execute(f"""
+            SELECT file, sheet, "row", "column",
+                   CASE WHEN {str(mask).upper()} AND "column" = {q(ID_HEADER)} THEN wb_mask(value) ELSE value END AS value,
+                   reason, region_code, org_code,
+                   CASE WHEN {str(mask).upper()} THEN wb_mask({idexpr}) ELSE {idexpr} END AS id_number,
+                   '文件“' || file || '”工作表“' || sheet || '”第' || "row" || '行“' || "column" || '”：' || reason AS message
+            FROM rejects ORDER BY file, sheet, "row", "column" """).df()
+    finally:
+        con.close()
+    return df.rename(columns=REJECT_HEADERS)
+
+
+def export_rejects(workspace_path, out_path, pii: str = "masked") -> Path:
+    """Write the rejects to an xlsx for the units to fix (ID numbers masked unless ``pii='full'``)."""
+    df = rejects_frame(workspace_path, pii)
+    text = [REJECT_HEADERS[k] for k in ("value", "region_code", "org_code", "id_number")]
+    return xlsx.write_workbook(out_path, [xlsx.SheetSpec("被拒行", df, text_columns=text,
+                                                         widths={REJECT_HEADERS["message"]: 80,
+                                                                 REJECT_HEADERS["reason"]: 60})])
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+
+
+def format_summary(df: pd.DataFrame) -> str:
+    """The summary as an aligned text table with Chinese headers (messages listed below it)."""
+    cols = ["file", "sheet", "read", "loaded", "rejected", "status"]
+    rows = [[SUMMARY_HEADERS[c] for c in cols]] + [[str(v) for v in r] for r in df[cols].itertuples(index=False)]
+    widths = [max(_width(r[j]) for r in rows) for j in range(len(cols))]
+    lines = []
+    for i, r in enumerate(rows):
+        cells = [(" " * (widths[j] - _width(v)) + v) if cols[j] in ("read", "loaded", "rejected") and i
+                 else v + " " * (widths[j] - _width(v)) for j, v in enumerate(r)]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    total = df[["read", "loaded", "rejected"]].sum()
+    lines.append(f"合计：读取 {total['read']} 行，导入 {total['loaded']} 行，拒绝 {total['rejected']} 行。")
+    notes = [f"- {r.file}{'／' + r.sheet if r.sheet else ''}：{r.message}" for r in df.itertuples() if r.message]
+    if notes:
+        lines += ["说明：", *notes]
+    return "\n".join(lines)
+
+
+def cli_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="要导入的 .xlsx/.xlsm/.csv 文件或文件夹")
+    parser.add_argument("--workspace", required=True, help="工作区文件（DuckDB）")
+    parser.add_argument("--as-of", help="参照日期 YYYY-MM-DD（默认 2014-03-31，保存在工作区）")
+    parser.add_argument("--max-size", type=float, default=readers.DEFAULT_MAX_BYTES / 2**20,
+                        help="单个文件大小上限（MB，默认 200；解压后上限为其 10 倍）")
+    parser.add_argument("--rejects", metavar="OUT.xlsx", help="导出被拒行（供填报单位修改）")
+    parser.add_argument("--pii", choices=("masked", "full"), default="masked",
+                        help="导出时公民身份号码是否脱敏（默认脱敏）")
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    if not args.sources and not args.rejects:
+        print("请给出要导入的文件或文件夹，或用 --rejects 导出被拒行。", file=sys.stderr)
+        return 2
+    status = 0
+    if args.sources:
+        try:
+            df = intake(args.sources, args.workspace, args.as_of, max_bytes=int(args.max_size * 2**20),
+                        progress=True)
+        except (ReadError, ValueError) as exc:
+            print(f"导入失败：{exc}", file=sys.stderr)
+            return 1
+        print(format_summary(df))
+        status = 1 if (df["status"] == FAILED).any() else 0
+    if args.rejects:
+        out = export_rejects(args.workspace, args.rejects, args.pii)
+        print(f"被拒行已导出：{out}")
+    return status

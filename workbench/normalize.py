@@ -1,0 +1,165 @@
+"""Normalising and validating a chunk of raw cells, column-wise (pyarrow) and set-based (DuckDB SQL).
+
+:func:`prepare` turns a reader chunk into an Arrow table with, per mapped column, the raw text
+(``r_<col>``), the normalised text (``v_<col>``: NFKC, trimmed, inner whitespace collapsed; IDs, USCCs
+and region codes without spaces and upper-cased) and a flag for numeric ID cells (``k_<col>``).
+:func:`stage_sql` is the SELECT that types every column and computes a Chinese reject reason per cell
+(``val_<col>``, ``err_<col>``), plus the raw row as JSON — no Python loop over rows anywhere.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import contract, regions
+from .readers import Chunk, Header
+
+COMPACT_TYPES = (contract.ID, contract.USCC, contract.REGION)
+DATE_FORMATS = "2014-03-31、2014/3/31、2014.3.31、20140331、2014年3月31日"
+MONTH_FORMATS = "2014-03、2014/3、201403、2014年3月"
+NUMERIC_ID = ("以数值形式存储（Excel 只保留15位有效数字，号码已无法恢复）："
+              "请将该列设置为“文本”格式后重新填写")
+
+
+def q(s: str) -> str:
+    """SQL string literal."""
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
+    """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null."""
+    arr = pc.utf8_normalize(arr.cast(pa.string()), "NFKC")
+    if compact:
+        arr = pc.utf8_upper(pc.replace_substring_regex(arr, r"\s+", ""))
+    else:
+        arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s+", " "))
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def prepare(chunk: Chunk, header: Header) -> pa.Table:
+    """Raw, normalised and numeric-flag columns of a chunk, plus ``_row``."""
+    cols: dict[str, pa.Array] = {"_row": chunk.rows}
+    n = chunk.table.num_rows
+    for j, name in header.columns.items():
+        col = header.sheet.column(name)
+        raw = chunk.table.column(f"c{j}").combine_chunks()
+        cols[f"r_{name}"] = raw
+        cols[f"v_{name}"] = normalize_text(raw, compact=col.type in COMPACT_TYPES)
+        flag = chunk.numeric.get(f"c{j}")
+        cols[f"k_{name}"] = flag if flag is not None else pa.nulls(n, pa.bool_()).fill_null(False)
+    for j in header.extras:
+        cols[f"x_{j}"] = chunk.table.column(f"c{j}").combine_chunks()
+    return pa.table(cols)
+
+
+# ------------------------------------------------------------------------------------------ SQL
+def _date_sql(v: str) -> str:
+    sep = (f"regexp_extract({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})(?:[-/.]|月)([0-9]{{1,2}})日?"
+           f"(?:[ T][0-9]{{1,2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\\.[0-9]+)?)?)?$', ['y', 'm', 'd'])")
+    compact = f"regexp_extract({v}, '^([0-9]{{4}})([0-9]{{2}})([0-9]{{2}})(?:\\.0+)?$', ['y', 'm', 'd'])"
+    parts = f"COALESCE(NULLIF({sep}, {{'y': '', 'm': '', 'd': ''}}), NULLIF({compact}, {{'y': '', 'm': '', 'd': ''}}))"
+    return (f"CAST(try_strptime(({parts}).y || '-' || ({parts}).m || '-' || ({parts}).d, '%Y-%m-%d') AS DATE)")
+
+
+def _month_sql(v: str) -> str:
+    pats = [
+        "^([0-9]{4})(?:[-/.]|年)([0-9]{1,2})月?$",
+        "^([0-9]{4})([0-9]{2})$",
+        "^([0-9]{4})(?:[-/.]|年)([0-9]{1,2})(?:[-/.]|月)[0-9]{1,2}日?(?: [0-9:.]+)?$",
+    ]
+    empty = "{'y': '', 'm': ''}"
+    parts = "COALESCE(" + ", ".join(f"NULLIF(regexp_extract({v}, {q(p)}, ['y', 'm']), {empty})" for p in pats) + ")"
+    y, m = f"TRY_CAST(({parts}).y AS INTEGER)", f"TRY_CAST(({parts}).m AS INTEGER)"
+    return f"CASE WHEN {m} BETWEEN 1 AND 12 THEN printf('%04d-%02d', {y}, {m}) END"
+
+
+def column_sql(col: contract.Column) -> tuple[str, str]:
+    """(typed value expression, reject-reason expression) for one column over ``v_/r_/k_`` inputs."""
+    v, k = ident(f"v_{col.name}"), ident(f"k_{col.name}")
+    h = col.header
+    required = f"WHEN {v} IS NULL THEN {q(f'必填项“{h}”为空')}" if col.required else ""
+    shown = f"'“' || {v} || '”'"
+    t = col.type
+    if t == contract.ID:
+        val = v
+        err = (f"CASE WHEN {k} OR regexp_full_match({v}, '[0-9](\\.[0-9]+)?E\\+?[0-9]+') "
+               f"THEN {q(f'“{h}”' + NUMERIC_ID)} {required} END")
+    elif t == contract.CODE:
+        val = f"COALESCE({v}, {q(col.blank)})" if col.blank is not None else v
+        codes = ", ".join(q(c) for c in col.codes)
+        err = (f"CASE {required} WHEN {val} IS NOT NULL AND {val} NOT IN ({codes}) THEN "
+               f"{q(f'“{h}”的值')} || {shown} || {q('不在代码表中，应为：' + '、'.join(col.codes))} END")
+    elif t == contract.REGION:
+        val = v
+        codes = ", ".join(q(c) for c in regions.regions()["region_code"])
+        err = (f"CASE {required} WHEN {v} NOT IN ({codes}) THEN "
+               f"{q(f'“{h}”')} || {shown} || '不在甘肃省行政区划代码表（data/regions.csv）中' END")
+    elif t in (contract.INT, contract.MONEY):
+        s = f"regexp_replace({v}, '[,，¥￥元 ]', '', 'g')"
+        d = f"TRY_CAST({s} AS DOUBLE)"
+        if t == contract.INT:
+            blank = f"CAST({q(col.blank)} AS BIGINT)" if col.blank is not None else "NULL"
+            val = f"CASE WHEN {v} IS NULL THEN {blank} ELSE TRY_CAST({d} AS BIGINT) END"
+            err = (f"CASE {required} WHEN {v} IS NOT NULL AND {d} IS NULL THEN {q(f'“{h}”的值')} || {shown} || '不是数字，应为非负整数'"
+                   f" WHEN {d} < 0 THEN {q(f'“{h}”的值')} || {shown} || '为负数，应为非负整数'"
+                   f" WHEN {d} <> floor({d}) OR {d} > 9e15 THEN {q(f'“{h}”的值')} || {shown} || '不是整数，应为非负整数' END")
+        else:
+            val = f"TRY_CAST({s} AS DECIMAL(14,2))"
+            err = (f"CASE {required} WHEN {v} IS NOT NULL AND ({d} IS NULL OR abs({d}) >= 1e12) THEN "
+                   f"{q(f'“{h}”的值')} || {shown} || '不是有效金额' END")
+    elif t == contract.DATE:
+        val = _date_sql(v)
+        err = (f"CASE {required} WHEN {v} IS NOT NULL AND {val} IS NULL THEN {q(f'“{h}”的日期')} || {shown} || "
+               f"{q('不存在或格式无法识别（可用格式：' + DATE_FORMATS + '）')} END")
+    elif t == contract.MONTH:
+        val = _month_sql(v)
+        err = (f"CASE {required} WHEN {v} IS NOT NULL AND {val} IS NULL THEN {q(f'“{h}”的月份')} || {shown} || "
+               f"{q('无效（可用格式：' + MONTH_FORMATS + '）')} END")
+    else:  # TEXT, USCC: loaded as normalised text (an invalid USCC is reported by a rule, not rejected)
+        val = v
+        err = f"CASE {required} END" if required else "NULL"
+    if err == "CASE  END":
+        err = "NULL"
+    return val, err
+
+
+def stage_sql(header: Header, source: str) -> str:
+    """SELECT over a prepared chunk: ``_row``, ``val_*``, ``err_*`` and ``_bad`` (any error), non-empty rows only."""
+    sheet = header.sheet
+    parts = ["_row"]
+    present = set(header.columns.values())
+    errs = []
+    for col in sheet.columns:
+        if col.name in present:
+            val, err = column_sql(col)
+        else:
+            val = (f"CAST({q(col.blank)} AS {col.sql_type})" if col.blank is not None else f"CAST(NULL AS {col.sql_type})")
+            err = "NULL"
+        parts.append(f"{val} AS {ident('val_' + col.name)}")
+        parts.append(f"CAST({err} AS VARCHAR) AS {ident('err_' + col.name)}")
+        if err != "NULL":
+            errs.append(ident("err_" + col.name))
+    nonempty = ", ".join([ident("v_" + n) for n in header.columns.values()]
+                         + [f"NULLIF(trim({ident(f'x_{j}')}), '')" for j in header.extras])
+    bad = f"COALESCE({', '.join(errs)}) IS NOT NULL" if errs else "FALSE"
+    return (f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source} "
+            f"WHERE COALESCE({nonempty}) IS NOT NULL)")
+
+
+def raw_json_sql(header: Header, alias: str) -> str:
+    """JSON object of the raw cells of a row (Chinese header -> text), extra columns included."""
+    sheet = header.sheet
+    items = [f"{q(sheet.column(n).header)}: {alias}.{ident('r_' + n)}" for n in header.columns.values()]
+    seen = {sheet.column(n).header for n in header.columns.values()}
+    for j, h in header.extras.items():
+        key = h or f"第{j + 1}列"
+        while key in seen:
+            key += "_"
+        seen.add(key)
+        items.append(f"{q(key)}: {alias}.{ident(f'x_{j}')}")
+    return "to_json({" + ", ".join(items) + "})"

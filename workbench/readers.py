@@ -1,0 +1,599 @@
+"""Reading intake files: safety checks, header detection and streaming xlsx/csv readers.
+
+Every reader yields :class:`Chunk` objects — an Arrow table of *raw text* cells (one column per
+header column, named ``c0, c1, …``) plus the spreadsheet row number of each record — so memory stays
+bounded whatever the sheet size. An xlsx sheet is streamed out of the zip in slices of whole
+``<row>`` elements; each slice becomes a small uncompressed workbook read by fastexcel (calamine),
+with a synthetic header row so the columns keep their names and the row numbers their offset. Numeric
+cells in ID columns (an ID that Excel turned into 6.2E+17) are found by scanning the slice's XML.
+
+Problems with a file raise :class:`ReadError` carrying a Simplified-Chinese message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import queue
+import re
+import threading
+import unicodedata
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from xml.etree import ElementTree as ET
+
+import fastexcel
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import python_calamine
+
+from . import contract
+
+EXTENSIONS = (".xlsx", ".xlsm", ".csv")
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # on disk
+UNCOMPRESSED_FACTOR = 10  # uncompressed limit = 10 × the on-disk limit (2 GB by default)
+HEADER_SCAN_ROWS = 30
+CHUNK_BYTES = 8 * 1024 * 1024  # XML bytes per slice (≈ 14 000 rows of 10 columns)
+CSV_BLOCK = 8 * 1024 * 1024
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+class ReadError(Exception):
+    """A file or sheet that cannot be read; ``str(exc)`` is the Chinese message."""
+
+
+# ------------------------------------------------------------------------------------------ sources
+def list_sources(sources: Sequence[str | Path]) -> list[tuple[str, Path]]:
+    """(name, path) of every intake file, sorted by name.
+
+    A folder is searched recursively for .xlsx/.xlsm/.csv (skipping ``~$`` lock files and hidden
+    files/folders); ``name`` is the path relative to that folder. A file source is named by its file name.
+    """
+    out: dict[str, Path] = {}
+    for src in sources:
+        p = Path(src)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if not f.is_file() or any(part.startswith((".", "~$")) for part in rel.parts):
+                    continue
+                if f.suffix.lower() in EXTENSIONS:
+                    out.setdefault(rel.as_posix(), f)
+        elif p.exists():
+            out.setdefault(p.name, p)
+        else:
+            raise ReadError(f"找不到文件或文件夹：{p}")
+    return sorted(out.items())
+
+
+# ------------------------------------------------------------------------------------------ headers
+def norm_header(value: object) -> str:
+    """Header text for matching: NFKC, no whitespace, no '*' required markers, canonical names lower-cased."""
+    s = unicodedata.normalize("NFKC", "" if value is None else str(value))
+    s = re.sub(r"\s+", "", s).strip("*")
+    return s.lower() if s.isascii() else s
+
+
+def _lookup(sheet: contract.Sheet) -> dict[str, str]:
+    return {norm_header(k): v for k, v in sheet.header_map().items()}
+
+
+@dataclass
+class Header:
+    """Where the header is and what each column means."""
+
+    sheet: contract.Sheet
+    last_row: int  # spreadsheet row number of the (last) header row
+    columns: dict[int, str]  # position in the header sample -> canonical column name
+    extras: dict[int, str] = field(default_factory=dict)  # position -> unknown header text (kept in raw)
+    duplicates: list[str] = field(default_factory=list)
+
+    def missing(self) -> list[contract.Column]:
+        got = set(self.columns.values())
+        return [c for c in self.sheet.required if c.name not in got]
+
+
+def _row_texts(row: Sequence[object]) -> list[str]:
+    return [norm_header(v) for v in row]
+
+
+def _match(texts: list[str], look: dict[str, str]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for j, t in enumerate(texts):
+        name = look.get(t)
+        if name and name not in seen:
+            out[j] = name
+            seen.add(name)
+    return out
+
+
+def _two_row(parent: list[str], child: list[str], look: dict[str, str]) -> dict[int, str]:
+    """Names of a two-row header: a merged parent (value only in its first cell) over child cells."""
+    filled, last = [], ""
+    for p in parent:
+        last = p or last
+        filled.append(last)
+    out: dict[int, str] = {}
+    for j in range(max(len(parent), len(child))):
+        p = parent[j] if j < len(parent) else ""
+        c = child[j] if j < len(child) else ""
+        f = filled[j] if j < len(filled) else ""
+        for cand in (c, f + c, p if not c else ""):
+            if cand and cand in look and look[cand] not in out.values():
+                out[j] = look[cand]
+                break
+    return out
+
+
+def find_header(rows: Sequence[Sequence[object]], row_numbers: Sequence[int],
+                sheets: Sequence[contract.Sheet]) -> Header | None:
+    """The best header among the first rows for any of ``sheets`` (one- or two-row), or None."""
+    best: tuple[tuple[int, float, int], Header] | None = None
+    texts = [_row_texts(r) for r in rows[:HEADER_SCAN_ROWS]]
+    for sheet in sheets:
+        look = _lookup(sheet)
+        for i, t in enumerate(texts):
+            one = _match(t, look)
+            cands = [(one, i)]
+            if i + 1 < len(texts):
+                two = _two_row(t, texts[i + 1], look)
+                if len(two) > len(one) and len(set(two.values()) - set(one.values())) > 0:
+                    cands.append((two, i + 1))
+            for cols, last in cands:
+                need = min(2, len(sheet.columns))
+                if len(cols) < need:
+                    continue
+                score = (len(cols), len(cols) / len(sheet.columns), -i)
+                if best is None or score > best[0]:
+                    width = max(len(texts[last]), len(texts[i]))
+                    header_texts = [
+                        next((x for x in (texts[last][j] if j < len(texts[last]) else "",
+                                          texts[i][j] if j < len(texts[i]) else "") if x), "")
+                        for j in range(width)
+                    ]
+                    extras = {j: str(rows[last][j] if j < len(rows[last]) and rows[last][j] not in (None, "")
+                                     else rows[i][j]).strip()
+                              for j, h in enumerate(header_texts) if h and j not in cols}
+                    dups = [extras.pop(j) for j, h in list(extras.items()) if look.get(header_texts[j])]
+                    best = (score, Header(sheet, row_numbers[last], cols, extras, dups))
+    return best[1] if best else None
+
+
+# ------------------------------------------------------------------------------------------ file checks
+def check_file(path: Path, name: str, max_bytes: int | None = None) -> str:
+    """Reject files that must not be opened; returns the kind ('xlsx' or 'csv')."""
+    max_bytes = max_bytes or DEFAULT_MAX_BYTES
+    size = path.stat().st_size
+    ext = path.suffix.lower()
+    if ext == ".xls":
+        raise ReadError(f"文件“{name}”是旧版 .xls 格式，不支持：请在 Excel 中另存为 .xlsx 后重新导入。")
+    if ext not in EXTENSIONS:
+        raise ReadError(f"文件“{name}”的类型不支持（仅支持 .xlsx、.xlsm、.csv）。")
+    if size == 0:
+        raise ReadError(f"文件“{name}”是空文件（0 字节）。")
+    if size > max_bytes:
+        raise ReadError(f"文件“{name}”大小为 {size / 2**20:.1f} MB，超过上限 {max_bytes / 2**20:.0f} MB，"
+                        "未导入；请拆分文件或用 --max-size 调高上限。")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if ext == ".csv":
+        if head.startswith((ZIP_MAGIC, OLE_MAGIC)):
+            raise ReadError(f"文件“{name}”扩展名为 .csv，但内容是 Excel 工作簿：请改为 .xlsx 扩展名。")
+        return "csv"
+    if head.startswith(OLE_MAGIC):
+        if _encrypted(path):
+            raise ReadError(f"文件“{name}”已加密（设置了打开密码），无法读取：请取消密码后重新导入。")
+        raise ReadError(f"文件“{name}”是旧版 Excel（.xls）格式，扩展名却为 {ext}：请在 Excel 中另存为 .xlsx。")
+    if not head.startswith(ZIP_MAGIC):
+        kind = "CSV/文本" if _looks_text(path) else "无法识别的"
+        raise ReadError(f"文件“{name}”扩展名为 {ext}，但内容是{kind}文件，不是 Excel 工作簿："
+                        "如果是 CSV，请把扩展名改为 .csv；否则请在 Excel 中另存为 .xlsx。")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = {i.filename for i in infos}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ReadError(f"文件“{name}”已损坏或不完整（{type(exc).__name__}），无法读取：请重新导出或重新发送。") from exc
+    total = sum(i.file_size for i in infos)
+    limit = max_bytes * UNCOMPRESSED_FACTOR
+    ratio = max((i.file_size / max(i.compress_size, 1) for i in infos), default=0)
+    if total > limit:
+        raise ReadError(f"文件“{name}”解压后为 {total / 2**20:.0f} MB，超过上限 {limit / 2**20:.0f} MB"
+                        "（可能是压缩炸弹），未导入。")
+    if ratio > 1000 and total > 50 * 2**20:
+        raise ReadError(f"文件“{name}”的压缩比异常（{ratio:.0f}:1，可能是压缩炸弹），未导入。")
+    if "xl/workbook.xml" not in names:
+        raise ReadError(f"文件“{name}”是压缩包，但不是 Excel 工作簿（缺少 xl/workbook.xml）。")
+    return "xlsx"
+
+
+def _encrypted(path: Path) -> bool:
+    import msoffcrypto
+
+    try:
+        with open(path, "rb") as f:
+            return bool(msoffcrypto.OfficeFile(f).is_encrypted())
+    except Exception:
+        return False
+
+
+def _looks_text(path: Path) -> bool:
+    with open(path, "rb") as f:
+        sample = f.read(4096)
+    if b"\x00" in sample:
+        return False
+    return any(_decodes(sample, enc) for enc in ("utf-8", "gb18030"))
+
+
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------ chunks
+@dataclass
+class Chunk:
+    table: pa.Table  # raw text cells, columns c<position>
+    rows: pa.Array  # spreadsheet row number of each record
+    numeric: dict[str, pa.Array] = field(default_factory=dict)  # column -> bool array: cell was a number
+
+
+@dataclass
+class SheetSource:
+    """One readable sheet: its name, its header and an iterator of chunks."""
+
+    name: str
+    header: Header | None
+    chunks: Iterator[Chunk] | None
+    message: str = ""
+
+
+def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Read the next chunks in a background thread while the caller loads the current one."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def work() -> None:
+        try:
+            for c in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(c, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(end)
+        except BaseException as exc:  # handed over to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True, name="intake-reader")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------ xlsx
+def _col_letter(index: int) -> str:
+    s = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+class _Counted(io.RawIOBase):
+    """Decompressed-stream wrapper that enforces the uncompressed-size limit while streaming."""
+
+    def __init__(self, stream, limit: int, name: str):
+        self.stream, self.limit, self.name, self.n = stream, limit, name, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.n += len(data)
+        if self.n > self.limit:
+            raise ReadError(f"文件“{self.name}”解压后超过上限 {self.limit / 2**20:.0f} MB（可能是压缩炸弹），未导入。")
+        return data
+
+
+class Workbook:
+    """Sheets of an xlsx file, read by streaming each sheet's XML."""
+
+    def __init__(self, path: Path, name: str, max_bytes: int | None = None):
+        self.path, self.name = path, name
+        self.limit = (max_bytes or DEFAULT_MAX_BYTES) * UNCOMPRESSED_FACTOR
+        try:
+            self.zf = zipfile.ZipFile(path)
+            wb = ET.fromstring(self.zf.read("xl/workbook.xml"))
+            rels_xml = self.zf.read("xl/_rels/workbook.xml.rels")
+            rels = {r.get("Id"): r.get("Target") for r in ET.fromstring(rels_xml).iter(f"{PKG_REL_NS}Relationship")}
+            names = set(self.zf.namelist())
+            self.styles = self.zf.read("xl/styles.xml") if "xl/styles.xml" in names else None
+            self.sst = self.zf.read("xl/sharedStrings.xml") if "xl/sharedStrings.xml" in names else None
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise ReadError(f"文件“{name}”已损坏或不是有效的 Excel 工作簿（{type(exc).__name__}），无法读取。") from exc
+        pr = wb.find(f"{NS}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904") in ("1", "true")
+        self.sheets: list[tuple[str, str]] = []
+        for s in wb.iter(f"{NS}sheet"):
+            target = rels.get(s.get(f"{REL_NS}id"), "")
+            target = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
+            self.sheets.append((s.get("name"), target))
+
+    def close(self) -> None:
+        self.zf.close()
+
+    # ---- mini workbooks
+    def _mini(self, sheet_xml: bytes) -> bytes:
+        parts = {
+            "[Content_Types].xml": (
+                '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                '<Default Extension="xml" ContentType="application/xml"/>'
+                '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                + ('<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' if self.styles else "")
+                + ('<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>' if self.sst else "")
+                + "</Types>").encode(),
+            "_rels/.rels": (
+                b'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+                b"</Relationships>"),
+            "xl/workbook.xml": (
+                '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                + ('<workbookPr date1904="1"/>' if self.date1904 else "")
+                + '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>').encode(),
+            "xl/_rels/workbook.xml.rels": (
+                b'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+                b'<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+                b'<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+                b'<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+                b"</Relationships>"),
+            "xl/worksheets/sheet1.xml": sheet_xml,
+        }
+        if self.styles:
+            parts["xl/styles.xml"] = self.styles
+        if self.sst:
+            parts["xl/sharedStrings.xml"] = self.sst
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+            for k, v in parts.items():
+                z.writestr(k, v)
+        return buf.getvalue()
+
+    # ---- streaming
+    def _stream(self, member: str) -> Iterator[bytes]:
+        try:
+            raw = self.zf.open(member)
+        except KeyError as exc:
+            raise ReadError(f"文件“{self.name}”已损坏：缺少工作表部件 {member}。") from exc
+        stream = _Counted(raw, self.limit, self.name)
+        try:
+            while True:
+                block = stream.read(8 * 1024 * 1024)
+                if not block:
+                    return
+                yield block
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise ReadError(f"文件“{self.name}”已损坏或不完整（{type(exc).__name__}），无法读取：请重新导出或重新发送。") from exc
+
+    def sheet(self, sheet_name: str, member: str, sheets: Sequence[contract.Sheet]) -> SheetSource:
+        """Find the header of one sheet and return a chunk iterator over its data rows."""
+        blocks = self._stream(member)
+        buf = b""
+        for block in blocks:
+            buf += block
+            if buf.count(b"</row>") > HEADER_SCAN_ROWS or b"</sheetData>" in buf or b"<sheetData/>" in buf:
+                break
+        start = buf.find(b"<sheetData>")
+        m = re.search(rb"<([A-Za-z0-9_]+:)?worksheet\b[^>]*>", buf)
+        if b"<sheetData/>" in buf or start < 0 or m is None or m.group(1):
+            if b"<sheetData/>" in buf or (start < 0 and m and not m.group(1)):
+                return SheetSource(sheet_name, None, None, "空工作表")
+            return self._whole(sheet_name, sheets)
+        root = m.group(0)
+        if re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", buf[start:]):
+            return self._whole(sheet_name, sheets)  # rows or cells without r="…" references
+        body_start = start + len(b"<sheetData>")
+        ends = [mm.end() for mm in re.finditer(rb"</row>", buf[body_start:])][:HEADER_SCAN_ROWS]
+        head_end = body_start + (ends[-1] if ends else 0)
+        head_xml = root + b"<sheetData>" + buf[body_start:head_end] + b"</sheetData></worksheet>"
+        cal = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(self._mini(head_xml)))
+        sh = cal.get_sheet_by_index(0)
+        rows = sh.to_python(skip_empty_area=False)  # absolute: row i = spreadsheet row i+1, column j = letter j
+        if not rows:
+            return SheetSource(sheet_name, None, None, "空工作表")
+        header = find_header([[_text(v) for v in r] for r in rows], list(range(1, len(rows) + 1)), sheets)
+        if header is None:
+            return SheetSource(sheet_name, None, None)
+        letters = {j: _col_letter(j) for j in (*header.columns, *header.extras)}
+        # position of the first data row
+        pos = body_start
+        for mm in re.finditer(rb"<row\b[^>]*?\br=\"(\d+)\"", buf[body_start:]):
+            if int(mm.group(1)) > header.last_row:
+                pos = body_start + mm.start()
+                break
+        else:
+            pos = len(buf) if b"</sheetData>" not in buf else buf.find(b"</sheetData>")
+        id_cols = [f"c{j}" for j, n in header.columns.items() if header.sheet.column(n).type == contract.ID]
+        chunks = prefetch(self._chunks(buf[pos:], blocks, root, letters, id_cols))
+        return SheetSource(sheet_name, header, chunks)
+
+    def _chunks(self, buf: bytes, blocks: Iterator[bytes], root: bytes, letters: dict[int, str],
+                id_cols: list[str]) -> Iterator[Chunk]:
+        done = False
+        while True:
+            while not done and len(buf) < CHUNK_BYTES:
+                block = next(blocks, None)
+                if block is None:
+                    done = True
+                else:
+                    buf += block
+            end = buf.find(b"</sheetData>")
+            if end >= 0:
+                piece, buf, done = buf[:end], b"", True
+            else:
+                cut = buf.rfind(b"</row>")
+                if cut < 0:
+                    if done:
+                        piece, buf = buf, b""
+                    else:
+                        continue
+                else:
+                    piece, buf = buf[:cut + 6], buf[cut + 6:]
+            if re.search(rb"<c\b", piece):
+                yield self._read_piece(piece, root, letters, id_cols)
+            if done and not buf:
+                return
+
+    def _read_piece(self, piece: bytes, root: bytes, letters: dict[int, str], id_cols: list[str]) -> Chunk:
+        m = re.search(rb"<row\b[^>]*?\br=\"(\d+)\"", piece)
+        if m is None:
+            raise ReadError(f"文件“{self.name}”的行缺少行号属性，无法按行读取。")
+        first = int(m.group(1))
+        sentinel_row = first - 1
+        sentinel = f'<row r="{sentinel_row}">' + "".join(
+            f'<c r="{letters[j]}{sentinel_row}" t="inlineStr"><is><t>c{j}</t></is></c>'
+            for j in sorted(letters, key=lambda k: (len(letters[k]), letters[k]))
+        ) + "</row>"
+        xml = root + b"<sheetData>" + sentinel.encode() + piece + b"</sheetData></worksheet>"
+        names = [f"c{j}" for j in letters]
+        try:
+            reader = fastexcel.read_excel(self._mini(xml))
+            batch = reader.load_sheet(0, header_row=0, dtypes="string", use_columns=names, eager=True)
+        except Exception as exc:
+            raise ReadError(f"文件“{self.name}”内容损坏，读取第 {first} 行起的数据时出错：{exc}") from exc
+        table = pa.Table.from_batches([batch])
+        n = table.num_rows
+        rows = pa.array(np.arange(first, first + n, dtype=np.int64))
+        numeric = {}
+        for col in id_cols:
+            letter = letters[int(col[1:])]
+            found = set()
+            for mm in re.finditer(
+                rb'<c r="' + letter.encode() + rb'(\d+)"(?: s="\d+")?(?: t="n")?(?: s="\d+")?>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>',
+                piece,
+            ):
+                found.add(int(mm.group(1)))
+            if found:
+                numeric[col] = pa.array(np.isin(np.arange(first, first + n), np.fromiter(found, np.int64)))
+        return Chunk(table, rows, numeric)
+
+    def _whole(self, sheet_name: str, sheets: Sequence[contract.Sheet]) -> SheetSource:
+        """Fallback for unusual XML (no row numbers, namespace prefixes): read the sheet in one go."""
+        try:
+            reader = fastexcel.read_excel(str(self.path))
+            batch = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, dtypes="string", eager=True)
+        except Exception as exc:
+            raise ReadError(f"文件“{self.name}”的工作表“{sheet_name}”无法读取：{exc}") from exc
+        table = pa.Table.from_batches([batch])
+        head = table.slice(0, HEADER_SCAN_ROWS).to_pylist()
+        rows = [list(r.values()) for r in head]
+        header = find_header(rows, list(range(1, len(rows) + 1)), sheets)
+        if header is None:
+            return SheetSource(sheet_name, None, None)
+        cols = list(table.column_names)
+        keep = {j: cols[j] for j in (*header.columns, *header.extras) if j < len(cols)}
+        data = table.slice(header.last_row).select(list(keep.values())).rename_columns([f"c{j}" for j in keep])
+        numeric = {}
+        for j, name in header.columns.items():
+            if header.sheet.column(name).type == contract.ID and j < len(cols):
+                b = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, use_columns=[j],
+                                      dtypes={j: "boolean"}, eager=True).column(0)
+                numeric[f"c{j}"] = pa.compute.is_valid(b).slice(header.last_row)
+        rows_arr = pa.array(range(header.last_row + 1, header.last_row + 1 + data.num_rows), pa.int64())
+        return SheetSource(sheet_name, header, iter([Chunk(data, rows_arr, numeric)]))
+
+
+def _text(v: object) -> str | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------ csv
+def detect_encoding(path: Path) -> str:
+    """'utf-8-sig', 'utf-8' or 'gb18030' (a superset of GBK)."""
+    with open(path, "rb") as f:
+        sample = f.read(1 << 20)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if _decodes(sample, "utf-8"):
+        return "utf-8"
+    if _decodes(sample, "gb18030"):
+        return "gb18030"
+    raise ReadError(f"文件“{path.name}”的编码无法识别（支持 UTF-8、带BOM的UTF-8、GBK/GB18030）。")
+
+
+def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetSource:
+    """The one sheet of a CSV file, streamed in blocks by pyarrow."""
+    enc = detect_encoding(path)
+    try:
+        with open(path, encoding=enc, newline="") as f:
+            head = [r for _, r in zip(range(HEADER_SCAN_ROWS), csv.reader(f), strict=False)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReadError(f"文件“{name}”无法按 CSV 解析（{exc}）。") from exc
+    head = [r for r in head]
+    header = find_header(head, list(range(1, len(head) + 1)), sheets)
+    sheet_name = Path(name).stem
+    if header is None:
+        return SheetSource(sheet_name, None, None)
+    width = max((len(r) for r in head), default=0)
+
+    def chunks() -> Iterator[Chunk]:
+        names = [f"x{j}" for j in range(width)]
+        keep = {j: f"c{j}" for j in (*header.columns, *header.extras)}
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding="utf8" if enc == "utf-8" else enc, skip_rows=header.last_row,
+                                               column_names=names, block_size=CSV_BLOCK),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=_pad_row),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=True),
+            )
+            first = header.last_row + 1
+            for batch in reader:
+                t = pa.Table.from_batches([batch]).select([names[j] for j in keep]).rename_columns(list(keep.values()))
+                yield Chunk(t, pa.array(np.arange(first, first + t.num_rows, dtype=np.int64)))
+                first += t.num_rows
+        except pa.ArrowInvalid as exc:
+            raise ReadError(f"文件“{name}”无法按 CSV 解析：{exc}") from exc
+
+    return SheetSource(sheet_name, header, prefetch(chunks()))
+
+
+def _pad_row(row) -> str:
+    return "skip"
