@@ -141,13 +141,33 @@ def _order_regions(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ units
-def _units_cte() -> str:
-    """CTEs ``pm`` (latest pay month) and ``u``: one row per unit with every per-unit figure."""
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row and row[0])
+
+
+def _units_cte(con: duckdb.DuckDBPyConnection) -> str:
+    """CTEs ``pm`` (latest pay month) and ``u``: one row per unit with every per-unit figure.
+
+    On a read-only connection (a published snapshot, which never changes under it) ``u`` is computed once
+    into a per-connection temporary table, so a dashboard's filter changes do not rescan the roster.
+    """
+    if _read_only(con):
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS wb_summary_units AS WITH {_units_sql()} SELECT * FROM u")
+        return "pm AS (SELECT max(pay_month) AS m FROM payroll), u AS (SELECT * FROM wb_summary_units)"
+    return _units_sql()
+
+
+@cache
+def _units_sql() -> str:
+    """The CTEs computing ``u`` from the workspace tables."""
+    flags = ", ".join(
+        [f"bool_or(est_kind = '{k}') AS k_{_KIND_KEY[k]}" for k in EST_KINDS]
+        + [f"bool_or(leader_level = '{v}') AS l_{_LEVEL_KEY[v]}" for v in LEADER_LEVELS])
     kind_staff = ", ".join(
-        f"count(DISTINCT id_number) FILTER (WHERE est_kind = '{k}') AS staff_{_KIND_KEY[k]}" for k in EST_KINDS)
+        f"count(id_number) FILTER (WHERE k_{_KIND_KEY[k]}) AS staff_{_KIND_KEY[k]}" for k in EST_KINDS)
     held = ", ".join(
-        f"count(DISTINCT id_number) FILTER (WHERE leader_level = '{v}') AS held_{_LEVEL_KEY[v]}"
-        for v in LEADER_LEVELS)
+        f"count(id_number) FILTER (WHERE l_{_LEVEL_KEY[v]}) AS held_{_LEVEL_KEY[v]}" for v in LEADER_LEVELS)
     quotas = ", ".join(f"COALESCE(o.{col}, 0) AS quota_{_KIND_KEY[k]}" for k, col in EST_KINDS.items())
     posts = ", ".join(f"COALESCE(o.{col}, 0) AS approved_{_LEVEL_KEY[v]}" for v, col in LEADER_LEVELS.items())
     zero = ", ".join(
@@ -158,11 +178,12 @@ def _units_cte() -> str:
         "COALESCE(o.region_code, CASE WHEN wb_uscc_valid(c.org_code) THEN substr(c.org_code, 3, 6) END)")
     return f"""
     pm AS (SELECT max(pay_month) AS m FROM payroll),
-    st AS (SELECT org_code, count(DISTINCT id_number) AS staff, {kind_staff}, {held}
-           FROM staff GROUP BY org_code),
-    pay AS (SELECT org_code, count(DISTINCT id_number) AS paid
-            FROM payroll WHERE pay_month = (SELECT m FROM pm) GROUP BY org_code),
-    offs AS (SELECT org_code, count(DISTINCT id_number) AS offstaff FROM offstaff GROUP BY org_code),
+    sp AS (SELECT org_code, id_number, {flags} FROM staff GROUP BY org_code, id_number),
+    st AS MATERIALIZED (SELECT org_code, count(id_number) AS staff, {kind_staff}, {held} FROM sp GROUP BY org_code),
+    pay AS MATERIALIZED (SELECT org_code, count(id_number) AS paid FROM (SELECT DISTINCT org_code, id_number FROM payroll
+            WHERE pay_month = (SELECT m FROM pm)) GROUP BY org_code),
+    offs AS MATERIALIZED (SELECT org_code, count(id_number) AS offstaff
+             FROM (SELECT DISTINCT org_code, id_number FROM offstaff) GROUP BY org_code),
     codes AS (SELECT org_code FROM orgs UNION SELECT org_code FROM st UNION SELECT org_code FROM pay
               UNION SELECT org_code FROM offs),
     u AS (
@@ -197,7 +218,7 @@ def units(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
     ``org_codes`` limits the frame to those units (e.g. a provincial unit's report).
     """
     cond, params = _org_filter(org_codes)
-    sql = f"WITH {_units_cte()} SELECT * FROM u WHERE region_code IN ({_in_list(region_code)}) AND {cond}" \
+    sql = f"WITH {_units_cte(con)} SELECT * FROM u WHERE region_code IN ({_in_list(region_code)}) AND {cond}" \
           " ORDER BY region_code, org_code"
     return con.execute(sql, params).df()
 
@@ -237,7 +258,7 @@ def institutions(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
                  rollup: bool = True) -> pd.DataFrame:
     """Per region: 机构数 (in scope, approved by a 批准文号 or not), out-of-scope and unregistered counts,
     核定 vs 实有 内设机构数 and units with more internal units than approved."""
-    return _aggregate(con, f"WITH {_units_cte()} SELECT * FROM u", _UNIT_METRICS, region_code, rollup)
+    return _aggregate(con, f"WITH {_units_cte(con)} SELECT * FROM u", _UNIT_METRICS, region_code, rollup)
 
 
 def institutions_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
@@ -267,7 +288,7 @@ def establishment_by_kind(con: duckdb.DuckDBPyConnection, region_code: str | Non
     Only registered in-scope units count (DESIGN §4 unit-level scope).
     """
     per_kind = _kind_rows("region_code, org_code")
-    sql = f"""WITH {_regions_cte()}, {_units_cte()},
+    sql = f"""WITH {_regions_cte()}, {_units_cte(con)},
         x AS (SELECT * FROM u WHERE registered AND in_scope),
         k AS ({per_kind}),
         kinds(est_kind, pos) AS (VALUES {", ".join(f"('{k}', {i})" for i, k in enumerate(EST_KINDS))})
@@ -293,7 +314,7 @@ def establishment_by_unit(con: duckdb.DuckDBPyConnection, region_code: str | Non
                           org_codes: Iterable[str] | None = None) -> pd.DataFrame:
     """Per registered in-scope unit × 编制类型 (kinds with a quota or staff): 核定, 实有, difference."""
     cond, params = _org_filter(org_codes)
-    sql = f"""WITH {_units_cte()},
+    sql = f"""WITH {_units_cte(con)},
         x AS (SELECT * FROM u WHERE registered AND in_scope AND region_code IN ({_in_list(region_code)})
               AND {cond})
         SELECT k.*, k.staff - k.quota AS diff, k.quota > 0 AND k.staff > k.quota AS over,
@@ -310,7 +331,7 @@ def leader_posts(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
         f"SELECT region_code, '{v}' AS leader_level, {i} AS pos, approved_{_LEVEL_KEY[v]} AS approved,"
         f" held_{_LEVEL_KEY[v]} AS held FROM u WHERE registered AND in_scope"
         for i, v in enumerate(LEADER_LEVELS))
-    sql = f"""WITH {_regions_cte()}, {_units_cte()}, x AS ({rows}),
+    sql = f"""WITH {_regions_cte()}, {_units_cte(con)}, x AS ({rows}),
         lv(leader_level, pos) AS (VALUES {", ".join(f"('{v}', {i})" for i, v in enumerate(LEADER_LEVELS))})
         SELECT r.region_code, r.name, r.level, r.parent_code, lv.leader_level,
                COALESCE(sum(x.approved), 0) AS approved, COALESCE(sum(x.held), 0) AS held,
@@ -367,7 +388,7 @@ def three_way(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
     In-scope units only; units missing from 机构 (registered False) count with quota 0, so their staff and
     pay show up as excess. ``balanced`` is True where the three numbers are equal.
     """
-    df = _aggregate(con, f"WITH {_units_cte()} SELECT * FROM u WHERE in_scope", _THREE_WAY, region_code, rollup)
+    df = _aggregate(con, f"WITH {_units_cte(con)} SELECT * FROM u WHERE in_scope", _THREE_WAY, region_code, rollup)
     df["staff_minus_quota"] = df["staff"] - df["quota"]
     df["paid_minus_quota"] = df["paid"] - df["quota"]
     df["paid_minus_staff"] = df["paid"] - df["staff"]
@@ -645,32 +666,40 @@ _COVERAGE_SOURCES = ("police", "payroll", "hr", "orgdept")
 def source_coverage(con: duckdb.DuckDBPyConnection, region_code: str | None = None) -> pd.DataFrame:
     """Per contract sheet: loaded?, files, rows (in the region), and the share of the region's roster ids
     (in-scope units) present in 公安核查 / 财政发放 (latest month) / 人社信息 / 组织部门 (leaders only)."""
+    whole = region_code is None or region_code == regions.province_code()
     in_list = _in_list(region_code)
     parts = []
     for sheet in contract.SHEETS:
         t = sheet.table
-        if t == "police":
-            rows = "(SELECT count(*) FROM police WHERE id_number IN (SELECT id_number FROM roster))"
+        if whole:
+            rows = "count(*)"
+        elif t == "police":
+            rows = "count(*) FILTER (WHERE id_number IN (SELECT id_number FROM roster))"
         elif "org_code" in sheet.names:
-            rows = f'(SELECT count(*) FROM "{t}" WHERE org_code IN (SELECT org_code FROM units_in))'
+            rows = "count(*) FILTER (WHERE org_code IN (SELECT org_code FROM units_in))"
         else:
-            rows = f'(SELECT count(*) FROM "{t}")'
-        covered = denom = "NULL"
-        if t in _COVERAGE_SOURCES:
-            src = "payroll WHERE pay_month = (SELECT m FROM pm)" if t == "payroll" else t
-            who = "leader_level IN ('正职', '副职')" if t == "orgdept" else "TRUE"
-            denom = f"(SELECT count(DISTINCT id_number) FROM roster WHERE {who})"
-            covered = (f"(SELECT count(DISTINCT id_number) FROM roster WHERE {who}"
-                       f" AND id_number IN (SELECT id_number FROM {src}))")
-        parts.append(f"""SELECT '{sheet.name}' AS sheet, '{t}' AS "table",
-                         (SELECT count(*) FROM "{t}") > 0 AS loaded,
-                         (SELECT count(DISTINCT _file) FROM "{t}") AS files, {rows} AS rows,
-                         {denom} AS roster_ids, {covered} AS roster_covered""")
-    sql = f"""WITH {_units_cte()},
+            rows = "count(*)"
+        parts.append(f"""SELECT {len(parts)} AS pos, '{sheet.name}' AS sheet, '{t}' AS "table",
+                         count(*) > 0 AS loaded, count(DISTINCT _file) AS files, {rows} AS rows FROM "{t}" """)
+    flags = ", ".join(
+        f"count(*) FILTER (WHERE {'leader AND ' if t == 'orgdept' else ''}id_number IN (SELECT id_number FROM"
+        f" {'payroll WHERE pay_month = (SELECT m FROM pm)' if t == 'payroll' else t})) AS c_{t}"
+        for t in _COVERAGE_SOURCES)
+    sql = f"""WITH {_units_cte(con)},
               units_in AS (SELECT org_code FROM u WHERE region_code IN ({in_list})),
-              roster AS (SELECT DISTINCT s.id_number, s.leader_level FROM staff s JOIN u ON u.org_code = s.org_code
-                         WHERE u.in_scope AND u.region_code IN ({in_list}))
-              {" UNION ALL ".join(parts)}"""
+              roster AS MATERIALIZED (
+                  SELECT s.id_number, bool_or(s.leader_level IN ('正职', '副职')) AS leader
+                  FROM staff s JOIN u ON u.org_code = s.org_code
+                  WHERE u.in_scope AND u.region_code IN ({in_list}) GROUP BY s.id_number),
+              cov AS (SELECT count(*) AS n, count(*) FILTER (WHERE leader) AS n_leader, {flags} FROM roster),
+              t AS ({" UNION ALL ".join(parts)})
+              SELECT t.sheet, t."table", t.loaded, t.files, t.rows,
+                     CASE WHEN t."table" = 'orgdept' THEN cov.n_leader
+                          WHEN t."table" IN ({", ".join(f"'{x}'" for x in _COVERAGE_SOURCES)}) THEN cov.n
+                     END AS roster_ids,
+                     CASE t."table" {" ".join(f"WHEN '{x}' THEN cov.c_{x}" for x in _COVERAGE_SOURCES)} END
+                         AS roster_covered
+              FROM t, cov ORDER BY t.pos"""
     df = con.execute(sql).df()
     df["coverage"] = df["roster_covered"] / df["roster_ids"].where(df["roster_ids"] > 0)
     return df
@@ -683,7 +712,7 @@ def rows_by_region(con: duckdb.DuckDBPyConnection, region_code: str | None = Non
     tables = [s for s in contract.SHEETS if "org_code" in s.names and s.table not in ("stats2013", "onsite_results")]
     rel = " UNION ALL ".join(f"SELECT '{s.table}' AS t, org_code FROM \"{s.table}\"" for s in tables)
     metrics = {s.table: f"count(x.t) FILTER (WHERE x.t = '{s.table}')" for s in tables}
-    select = f"""WITH {_units_cte()}, src AS ({rel})
+    select = f"""WITH {_units_cte(con)}, src AS ({rel})
                  SELECT src.t, u.region_code FROM src JOIN u ON u.org_code = src.org_code"""
     return _aggregate(con, select, metrics, region_code, rollup)
 
