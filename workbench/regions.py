@@ -27,9 +27,14 @@ def province_code() -> str:
     return regions().query("level == @PROVINCE")["region_code"].iloc[0]
 
 
+@cache
+def _names() -> dict[str, str]:
+    return dict(zip(regions()["region_code"], regions()["name"], strict=True))
+
+
 def name_of(code: str) -> str:
-    hit = regions().loc[regions()["region_code"] == code, "name"]
-    return hit.iloc[0] if len(hit) else code
+    """The region's name (the code itself when unknown); a dict lookup, cheap inside Series.map."""
+    return _names().get(code, code)
 
 
 def level_of(code: str) -> str:
