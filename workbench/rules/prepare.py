@@ -50,13 +50,13 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_quota": (("wb_org",), f"CREATE OR REPLACE TEMP TABLE wb_quota AS {_QUOTA_UNION}"),
     "wb_person": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_person AS
-        WITH s AS MATERIALIZED (
+        WITH s AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(sex) AS sex, birth_date,
                    wb_blank(est_kind) AS est_kind, wb_blank(staff_class) AS staff_class,
                    COALESCE(wb_blank(leader_level), '{contract.NO_LEADER}') AS level
             FROM staff),
-        b AS MATERIALIZED (SELECT *, wb_id_birth(id) AS b0 FROM s),
-        v AS MATERIALIZED (
+        b AS (SELECT *, wb_id_birth(id) AS b0 FROM s),
+        v AS (
             SELECT *, COALESCE(b0 >= DATE '{ids.MIN_BIRTH}' AND b0 <= :as_of AND substr(id, 1, 2) IN ({_PROVINCES})
                                AND wb_id_check_ok(id), FALSE) AS valid  -- = wb_id_valid(id, as_of), birth parsed once
             FROM b)
@@ -76,7 +76,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         GROUP BY p.id"""),
     "wb_pay": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_pay AS
-        WITH p AS MATERIALIZED (
+        WITH p AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(account) AS account
             FROM payroll WHERE pay_month = :pay_month)
         SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known,
@@ -87,18 +87,18 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         CREATE OR REPLACE TEMP TABLE wb_paymulti AS SELECT id FROM wb_pay GROUP BY id HAVING count(*) > 1"""),
     "wb_off": ((), """
         CREATE OR REPLACE TEMP TABLE wb_off AS
-        WITH f AS MATERIALIZED (SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff)
+        WITH f AS (SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff)
         SELECT id, org FROM f WHERE id IS NOT NULL"""),
     "wb_police": ((), """
         CREATE OR REPLACE TEMP TABLE wb_police AS
-        WITH k AS MATERIALIZED (SELECT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police)
+        WITH k AS (SELECT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police)
         SELECT id, result FROM k WHERE id IS NOT NULL"""),
     "wb_hr": ((), """
         CREATE OR REPLACE TEMP TABLE wb_hr AS
-        WITH h AS MATERIALIZED (SELECT wb_norm(id_number) AS id FROM hr) SELECT id FROM h WHERE id IS NOT NULL"""),
+        WITH h AS (SELECT wb_norm(id_number) AS id FROM hr) SELECT id FROM h WHERE id IS NOT NULL"""),
     "wb_orgdept": ((), """
         CREATE OR REPLACE TEMP TABLE wb_orgdept AS
-        WITH d AS MATERIALIZED (
+        WITH d AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(leader_level) AS level FROM orgdept)
         SELECT id, org, level FROM d WHERE id IS NOT NULL"""),
     "wb_stats": ((), """
