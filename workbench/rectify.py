@@ -18,16 +18,18 @@ SHEET_NAME = "整改台账"
 PII_MASKED, PII_FULL = "masked", "full"
 
 
-def findings_frame(workspace: str | os.PathLike, code: str, pii: str = PII_MASKED) -> pd.DataFrame:
+def findings_frame(workspace: str | os.PathLike, code: str, pii: str = PII_MASKED, con=None) -> pd.DataFrame:
     """The findings of a report's scope (a region with the regions below it, or a provincial unit with the
-    institutions under it), as :func:`workbench.reportkit.findings` lists them in the report."""
+    institutions under it), as :func:`workbench.reportkit.findings` lists them in the report. ``con``: an
+    open reader on the workspace snapshot to reuse (else one is opened and closed)."""
     from . import reportkit
 
-    rep = reportkit.open_report(str(workspace), code, pii)
+    rep = reportkit.open_report(str(workspace), code, pii, con=con)
     try:
         return reportkit.findings(rep)
     finally:
-        rep.con.close()
+        if con is None:
+            rep.con.close()
 
 
 def rectification_frame(findings: pd.DataFrame) -> pd.DataFrame:

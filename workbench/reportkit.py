@@ -57,8 +57,9 @@ class Report:
         return f"{self.name}（{self.code}，{kind}）编制核查报告"
 
 
-def open_report(workspace: str, code: str, pii: str = "masked") -> Report:
-    """Open the workspace's read-only snapshot and resolve ``code`` (a region code or a unit's USCC)."""
+def open_report(workspace: str, code: str, pii: str = "masked", con=None) -> Report:
+    """Open the workspace's read-only snapshot (or use ``con``, a reader on it) and resolve ``code`` (a region
+    code or a unit's USCC)."""
     from . import regions
     from . import workspace as ws
 
@@ -66,7 +67,7 @@ def open_report(workspace: str, code: str, pii: str = "masked") -> Report:
         raise ValueError(f"pii 参数只能是 masked 或 full，而不是“{pii}”")
     if not workspace:
         raise ValueError("未指定工作区（参数 workspace）")
-    con = ws.reader(workspace)
+    con = con if con is not None else ws.reader(workspace)
     as_of = str(ws.as_of(con))
     snap = ws.snapshot_path(workspace) if ws.snapshot_path(workspace).exists() else Path(workspace)
     st = snap.stat()

@@ -199,20 +199,28 @@ def html_exporter():
         extra_loaders=[jinja2.DictLoader({"wb_report.html.j2": HTML_TEMPLATE})],
         template_file="wb_report.html.j2",
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-        exclude_anchor_links=True, embed_images=True,
+        exclude_anchor_links=True, language_code="zh-CN", config=_exporter_config(),
     )
+
+
+def _exporter_config():
+    from traitlets.config import Config
+
+    c = Config()
+    c.CSSHTMLHeaderPreprocessor.enabled = False  # pygments CSS: no code is shown
+    return c
 
 
 def presentable(nb):
     """A copy of the executed notebook fit for readers: no code-only cells, no errors, no stderr."""
-    import copy
+    import nbformat
 
     from . import reportkit
 
-    nb = copy.deepcopy(nb)
     cells = []
     for cell in nb.cells:
         if cell.cell_type == "code":
+            cell = nbformat.NotebookNode({**cell})  # shallow: the executed notebook itself is left as it is
             cell.outputs = [o for o in cell.get("outputs", [])
                             if o.get("output_type") != "error"
                             and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
@@ -221,8 +229,7 @@ def presentable(nb):
             if not cell.outputs:
                 continue
         cells.append(cell)
-    nb.cells = cells
-    return nb
+    return nbformat.NotebookNode({**nb, "cells": cells, "metadata": nbformat.NotebookNode({**nb.metadata})})
 
 
 def export_html(nb, title: str) -> str:
@@ -440,7 +447,7 @@ def run_one(job: Job, opts: Options) -> Result:
         htmlp = atomic_write_text(out / DIRS["html"] / f"{stem}.html", page)
         res.timings["html"] = time.monotonic() - t1
         t2 = time.monotonic()
-        findings = rectify.findings_frame(opts.workspace, job.code, opts.pii)
+        findings = rectify.findings_frame(opts.workspace, job.code, opts.pii, con=_worker_reader(opts.workspace))
         xlsxp = rectify.write_rectification(out / DIRS["xlsx"] / f"{stem}_整改台账.xlsx", findings,
                                             title=f"{job.name}整改台账")
         res.timings["xlsx"] = time.monotonic() - t2
@@ -459,6 +466,18 @@ def run_one(job: Job, opts: Options) -> Result:
             _POOL.shutdown()
     res.seconds = time.monotonic() - t0
     return res
+
+
+_READERS: dict[str, Any] = {}
+
+
+def _worker_reader(path: str):
+    """This process's read-only connection on the workspace snapshot (opened once per run and worker)."""
+    from . import workspace
+
+    if path not in _READERS:
+        _READERS[path] = workspace.reader(path)
+    return _READERS[path]
 
 
 def _first_line(text: str) -> str:
