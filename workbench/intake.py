@@ -160,7 +160,7 @@ class _Loader:
         # Arrow tables are scanned through DuckDB's replacement scan of these local names, not register():
         # a registered table stays pinned until the transaction commits, which would unbound memory.
         _chunk_in = normalize.prepare(chunk, header)
-        _stage = con.execute(normalize.stage_sql(header, "_chunk_in")).to_arrow_table()
+        _stage = con.sql(normalize.stage_sql(header, "_chunk_in")).to_arrow_table()
         rejected = pc.sum(_stage.column("_bad").cast(pa.int64())).as_py() or 0
         m = [meta["file"], sheet_name, meta["load_id"]]
         vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
@@ -230,7 +230,7 @@ class _Loader:
         _run(con, f"""
             INSERT INTO rejects
             SELECT _load_id, _file, _sheet, 'orgs', _row, {q(header)}, {key},
-                   '“{header}”' || {key} || '重复：与' ||
+                   '“{header}”“' || {key} || '”重复：与' ||
                    CASE WHEN _old_file IS NOT NULL THEN '工作区中已有的文件“' || _old_file || '”第' || _old_row
                         ELSE '文件“' || _first_file || '”第' || _first_row END
                    || '行的机构相同（同一机构只保留最先出现的一行）',
