@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import contract as C
 from . import ids, regions
-from .synth_people import AS_OF, new_people
+from .synth_people import AS_OF, new_people, roster
 from .synth_plant import (
     FEB,
     MAR,
@@ -45,7 +45,6 @@ from .synth_plant import (
     plant_unknown,
     stats2013,
 )
-from .synth_people import roster
 from .synth_units import build_units
 from .synth_write import (
     REJECT,
@@ -264,7 +263,7 @@ def _plant_rejects(rng: np.random.Generator, w: World, books: dict, joint: dict)
         frame = books[f]["人员"]
         row = staff_row(frame, k)
         row.update(change)
-        books[f]["人员"] = insert_row(rng, frame, row, C.STAFF.column(next(iter(change))).header, reason)
+        books[f]["人员"] = insert_row(rng, frame, row, col, reason)
     # 机构: non-numeric quota, negative quota, region code not in regions.csv, a second row for a key.
     org_files = sorted(f for f in books if len(books[f].get("机构", [])))
     for k, (col, value, reason) in enumerate([
@@ -274,7 +273,8 @@ def _plant_rejects(rng: np.random.Generator, w: World, books: dict, joint: dict)
         frame = books[f]["机构"]
         row = frame.drop(columns=[REJECT], errors="ignore").iloc[int(rng.integers(0, len(frame)))].to_dict()
         region = "620000" if col == "region_code" else str(row["region_code"]).strip()
-        row.update(org_code=w.fresh_code(region if col != "region_code" else "620102"),
+        inst = row["org_category"] == C.PUBLIC_INSTITUTION
+        row.update(org_code=w.fresh_code(region if col != "region_code" else "620102", inst=inst),
                    org_name=str(row["org_name"]).strip() + "服务中心", parent_org_code=None)
         row[col] = value
         books[f]["机构"] = insert_row(rng, frame, row, C.ORGS.column(col).header, reason)
@@ -369,13 +369,12 @@ def generate(out_dir, persons: int = 50000, seed: int = 20140331) -> dict:
     pd.DataFrame(rejects, columns=["file", "sheet", "row", "column", "reason"]).to_csv(
         out / "expected_rejects.csv", index=False, encoding="utf-8")
     manifest = {
-        "seed": seed, "persons": persons, "as_of": str(AS_OF), "staff_rows": int(len(w.staff)),
-        "units": int(len(w.units)), "rows_per_sheet": counts, "files": sorted(by_file),
-        "truth_findings": int(len(truth)), "expected_rejects": len(rejects),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seed": seed, "persons": persons, "as_of": str(AS_OF), "staff_rows": len(w.staff),
+        "units": len(w.units), "rows_per_sheet": counts, "files": sorted(by_file),
+        "truth_findings": len(truth), "expected_rejects": len(rejects),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    return manifest
+    return {**manifest, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 # ------------------------------------------------------------------------------------------ CLI

@@ -18,7 +18,15 @@ import pandas as pd
 
 from . import contract as C
 from . import regions
-from .synth_people import AS_OF, birth_prefixes, entry_dates, id_numbers, names, new_people, posts, staff_class_for
+from .synth_people import (
+    birth_prefixes,
+    entry_dates,
+    id_numbers,
+    names,
+    new_people,
+    posts,
+    staff_class_for,
+)
 from .synth_units import OUT_OF_SCOPE_UNITS, describe_units, id_check_chars, make_usccs, uscc_check_chars
 
 FEB, MAR = "2014-02", "2014-03"

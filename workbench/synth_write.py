@@ -112,6 +112,7 @@ def write_xlsx(path: Path, sheets: list[tuple[C.Sheet, pd.DataFrame]]) -> None:
     wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": big, "in_memory": not big,
                                         "strings_to_formulas": False, "strings_to_numbers": False,
                                         "strings_to_urls": False})
+    wb.set_properties({"created": dt.datetime(2014, 4, 1), "author": "workbench synth"})  # byte-stable output
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
     text = wb.add_format({"num_format": "@"})
     date = wb.add_format({"num_format": "yyyy-mm-dd"})
