@@ -286,8 +286,8 @@ def test_duplicate_org_keys_first_wins(tmp_path, ws):
 
 
 def test_unknown_column_ignored_and_said(tmp_path, ws):
-    rows = [STAFF_H + ["备注说明"], staff_row(pid(seq=1), "甲", ORG_A) + ["随便写"],
-            staff_row(pid(seq=2), None, ORG_A) + ["姓名漏填"]]
+    rows = [[*STAFF_H, "备注说明"], [*staff_row(pid(seq=1), "甲", ORG_A), "随便写"],
+            [*staff_row(pid(seq=2), None, ORG_A), "姓名漏填"]]
     write_xlsx(tmp_path / "x.xlsx", {"人员": rows})
     summary = intake.intake([tmp_path / "x.xlsx"], ws)
     assert "备注说明" in summary["message"].iloc[0] and "忽略" in summary["message"].iloc[0]
