@@ -273,6 +273,11 @@ def test_headline_matches_parts(hand):
         assert (h.units, h.quota, h.staff, h.paid) == (inst.units, tw.quota, tw.staff, tw.paid)
         fc = summaries.four_clears(hand, code)
         assert h.clears_passed == fc.loc[fc.region_code == c, "passed"].sum()
+    every = summaries.headlines(hand).set_index("region_code")
+    assert len(every) == len(regions.regions())
+    for code in ("620100", "620103", "620200"):
+        one = summaries.headline(hand, code).set_index("region_code")
+        pd.testing.assert_frame_equal(one, every.loc[[code]], check_dtype=False)
     h = summaries.headline(hand).iloc[0]
     assert (h.region_code, h["name"], h.units, h.units_out_of_scope) == ("620000", "甘肃省", 4, 1)
 

@@ -153,7 +153,10 @@ def _units_cte(con: duckdb.DuckDBPyConnection) -> str:
     into a per-connection temporary table, so a dashboard's filter changes do not rescan the roster.
     """
     if _read_only(con):
-        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS wb_summary_units AS WITH {_units_sql()} SELECT * FROM u")
+        try:
+            con.execute("SELECT 1 FROM temp.main.wb_summary_units LIMIT 0")
+        except duckdb.CatalogException:
+            con.execute(f"CREATE TEMP TABLE wb_summary_units AS WITH {_units_sql()} SELECT * FROM u")
         return "pm AS (SELECT max(pay_month) AS m FROM payroll), u AS (SELECT * FROM wb_summary_units)"
     return _units_sql()
 
@@ -224,21 +227,23 @@ def units(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
 
 
 def _aggregate(con, select_from: str, metrics: Mapping[str, str], region_code: str | None,
-               rollup: bool, extra_cte: str = "") -> pd.DataFrame:
-    """Aggregate rows of ``select_from`` (a relation with region_code) to every region in scope."""
-    aggs = ", ".join(f"COALESCE({expr}, 0) AS {name}" for name, expr in metrics.items())
-    join = ("LEFT JOIN anc a ON a.ancestor = r.region_code LEFT JOIN x ON x.region_code = a.region_code"
-            if rollup else "LEFT JOIN x ON x.region_code = r.region_code")
-    sql = f"""WITH {_regions_cte()}, {extra_cte + ',' if extra_cte else ''} x AS ({select_from})
-        SELECT r.region_code, r.name, r.level, r.parent_code, {aggs}
+               rollup: bool) -> pd.DataFrame:
+    """Aggregate rows of ``select_from`` (a relation with region_code) to every region in scope.
+
+    Metrics are counts or sums over ``x``: first per region the row sits in, then summed over the region
+    and (rolled up) every region below it.
+    """
+    own = ", ".join(f"{expr} AS {name}" for name, expr in metrics.items())
+    total = ", ".join(f"CAST(COALESCE(sum(g.{name}), 0) AS BIGINT) AS {name}" for name in metrics)
+    join = ("LEFT JOIN anc a ON a.ancestor = r.region_code LEFT JOIN g ON g.region_code = a.region_code"
+            if rollup else "LEFT JOIN g ON g.region_code = r.region_code")
+    sql = f"""WITH {_regions_cte()}, x AS ({select_from}),
+        g AS (SELECT x.region_code, {own} FROM x GROUP BY x.region_code)
+        SELECT r.region_code, r.name, r.level, r.parent_code, {total}
         FROM reg r {join}
         WHERE r.region_code IN ({_in_list(region_code)})
         GROUP BY r.region_code, r.name, r.level, r.parent_code"""
-    df = con.execute(sql).df()
-    for name in metrics:
-        if pd.api.types.is_float_dtype(df[name]) and (df[name] % 1 == 0).all():
-            df[name] = df[name].astype("int64")
-    return _with_level_zh(_order_regions(df))
+    return _with_level_zh(_order_regions(con.execute(sql).df()))
 
 
 _UNIT_METRICS = {
@@ -590,31 +595,37 @@ def four_clears(con: duckdb.DuckDBPyConnection, region_code: str | None = None, 
 
 
 # ------------------------------------------------------------------------------------------ headline
+HEADLINE_COLUMNS = ("region_code", "name", "level", "level_zh", "parent_code", "units", "units_out_of_scope",
+                    "units_unregistered", "quota", "staff", "paid", "offstaff", "pay_month", "findings",
+                    *(f"findings_{s}" for s in SEVERITIES), "clears_passed")
+
+
+def headlines(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
+              clears: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Headline numbers of the region and every region below it (rolled up), one row each — for the index
+    page and the dashboards: units, out-of-scope and unregistered units, 核定编制, 实有人数, 财政供养人数,
+    编外人数, latest pay month, findings in total and by severity, number of the four clears passed.
+
+    Same numbers as :func:`institutions`, :func:`three_way`, :func:`findings_by_region`, :func:`four_clears`.
+    """
+    key = ["region_code", "name", "level", "level_zh", "parent_code"]
+    inst = institutions(con, region_code)[[*key, "units", "units_out_of_scope", "units_unregistered"]]
+    tw = three_way(con, region_code)[["region_code", "quota", "staff", "paid", "offstaff", "pay_month"]]
+    fr = findings_by_region(con, region_code)[["region_code", "findings", *(f"findings_{s}" for s in SEVERITIES)]]
+    out = inst.merge(tw, on="region_code").merge(fr, on="region_code")
+    try:
+        fc = four_clears(con, region_code, clears=clears)
+        passed = fc.groupby("region_code")["passed"].sum().astype("int64")
+        out["clears_passed"] = out["region_code"].map(passed)
+    except (ImportError, AttributeError):  # no rule catalogue to tell which rule belongs to which clear
+        out["clears_passed"] = pd.NA
+    return out[list(HEADLINE_COLUMNS)]
+
+
 def headline(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
              clears: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """One row: units, out-of-scope units, 核定编制, 实有人数, 财政供养人数, findings by severity, clears passed.
-
-    Same numbers as :func:`three_way`, :func:`findings_by_region` and :func:`four_clears` for that region.
-    """
-    code = region_code or regions.province_code()
-    inst = institutions(con, code)
-    inst = inst[inst["region_code"] == code]
-    tw = three_way(con, code)
-    tw = tw[tw["region_code"] == code]
-    fr = findings_by_region(con, code)
-    fr = fr[fr["region_code"] == code]
-    out = inst[["region_code", "name", "level", "level_zh", "units", "units_out_of_scope",
-                "units_unregistered"]].reset_index(drop=True)
-    for c in ("quota", "staff", "paid", "offstaff", "pay_month"):
-        out[c] = tw[c].to_numpy()
-    for c in ["findings"] + [f"findings_{s}" for s in SEVERITIES]:
-        out[c] = fr[c].to_numpy()
-    try:
-        fc = four_clears(con, code, clears=clears)
-        out["clears_passed"] = int(fc.loc[fc["region_code"] == code, "passed"].sum())
-    except ImportError:
-        out["clears_passed"] = pd.NA
-    return out
+    """One row of :func:`headlines`: the region itself (the province for None)."""
+    return region_rows(headlines(con, region_code, clears), region_code)
 
 
 # ------------------------------------------------------------------------------------------ roll-up check
