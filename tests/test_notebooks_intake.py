@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import html as html_lib
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from workbench import contract, workspace
@@ -38,10 +42,22 @@ def _cell(nb, needle: str):
     return hits[0]
 
 
-def _table(text: str, ncols: int) -> list[list[str]]:
-    """Rows of a pandas text/plain rendering (index first), keeping rows with ncols values."""
-    rows = [line.split() for line in text.splitlines()[1:]]
-    return [r[1:] for r in rows if len(r) == ncols + 1]
+def _html_table(cell) -> list[dict[str, str]]:
+    """The DataFrame a cell displayed, read back from its text/html (header row -> dicts)."""
+    html = "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
+    rows = [[html_lib.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+             for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)]
+            for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)]
+    assert rows, "the cell must display a table"
+    head = rows[0]
+    return [dict(zip(head, r, strict=True)) for r in rows[1:] if len(r) == len(head)]
+
+
+def _values(arr) -> list:
+    """A plotly JSON array: a list, or plotly's typed-array form {"dtype", "bdata"} (base64)."""
+    if isinstance(arr, dict):
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).tolist()
+    return list(arr)
 
 
 @pytest.mark.slow
@@ -61,38 +77,49 @@ def test_intake_notebook_runs(sample_dir, tmp_path):
     try:
         counts = workspace.row_counts(con)
         rejects = dict(con.execute('SELECT "table", count(*) FROM rejects GROUP BY ALL').fetchall())
-        by_reason = dict(con.execute("SELECT reason, count(*) FROM rejects GROUP BY ALL").fetchall())
-        staff_ws = con.execute("SELECT count(*) FROM staff").fetchone()[0]
+        by_sheet_column = dict(con.execute(
+            """SELECT sheet || '/' || "column", count(*) FROM rejects GROUP BY ALL""").fetchall())
+        by_region = con.execute("SELECT count(DISTINCT coalesce(region_code, '')) FROM rejects").fetchone()[0]
     finally:
         con.close()
-    assert staff_ws > 1000 and sum(rejects.values()) > 0  # the sample really loaded, and has planted rejects
+    assert counts["staff"] > 1000 and sum(rejects.values()) > 0  # the sample really loaded, with planted rejects
+    intake_sheets = [s for s in contract.SHEETS if s is not contract.ONSITE]
 
-    # loaded counts shown == the workspace's
-    text, _ = _outputs(_cell(nb, "overview.loaded_counts(con)"))
-    shown = {r[0]: (int(r[1]), int(r[2])) for r in _table(text, 4)}
-    expected = {s.name: (counts[s.table], int(rejects.get(s.table, 0))) for s in contract.SHEETS
-                if s is not contract.ONSITE}
-    assert shown == expected
+    # this run's totals: rows loaded and rejected per sheet == what is in the workspace (fresh workspace)
+    totals = {r["工作表"]: r for r in _html_table(_cell(nb, "intake.intake("))}
+    for s in intake_sheets:
+        if counts[s.table]:
+            assert int(totals[s.name]["导入行数"]) == counts[s.table], s.name
+            assert int(totals[s.name]["拒收行数"]) == rejects.get(s.table, 0), s.name
 
-    # the intake summary printed by the notebook adds up to the same rows
-    text, _ = _outputs(_cell(nb, "intake.intake("))
-    assert text.strip()
+    # rows now in the workspace, per sheet
+    shown = {r["工作表"]: (int(r["已导入行数"]), int(r["拒收行数"]))
+             for r in _html_table(_cell(nb, "overview.loaded_counts(con)"))}
+    assert shown == {s.name: (counts[s.table], rejects.get(s.table, 0)) for s in intake_sheets}
 
-    # rejects by reason: every reason with its count
-    text, _ = _outputs(_cell(nb, "overview.rejects_by_reason(con)"))
-    shown_total = sum(int(r[-1]) for r in (line.split() for line in text.splitlines()[1:])
-                      if r and r[-1].isdigit() and r[0].isdigit())
-    assert shown_total == sum(by_reason.values())
-    for reason in by_reason:
-        assert reason.split()[0][:10] in text
+    # rejects by reason: grouped reasons add up per sheet and column; values of the rows are blanked
+    reasons = _html_table(_cell(nb, "overview.rejects_by_reason(con)"))
+    got: dict[str, int] = {}
+    for r in reasons:
+        key = r["工作表"] + "/" + r["列"]
+        got[key] = got.get(key, 0) + int(r["拒收行数"])
+        assert r["原因"] and r["示例"]
+    assert got == by_sheet_column
+    shown_regions = _html_table(_cell(nb, "overview.rejects_by_region(con)"))
+    assert sum(int(r["拒收行数"]) for r in shown_regions) == sum(rejects.values())
+    assert len(shown_regions) <= by_region  # unknown or missing regions are attached to a known one
 
-    # rows per region: a plotly figure with one trace per sheet, summing to the unit-attributed rows
+    # rows per region: table and a plotly figure with one trace per sheet over Gansu's 14 cities
+    regions_shown = _html_table(_cell(nb, "overview.rows_per_region(con)"))
+    assert regions_shown[0]["地区"] == "甘肃省" and len(regions_shown) == 15
+    assert sum(int(r["人员"]) for r in regions_shown[1:]) <= int(regions_shown[0]["人员"])
     _, data = _outputs(_cell(nb, "overview.rows_per_region_figure(con)"))
     figs = [d["application/vnd.plotly.v1+json"] for d in data if "application/vnd.plotly.v1+json" in d]
     assert figs, "the figure must be rendered"
-    traces = {t["name"]: t for t in figs[0]["data"]}
+    traces = {tr["name"]: tr for tr in figs[0]["data"]}
     assert contract.STAFF.name in traces and contract.ORGS.name in traces
-    assert len(traces[contract.STAFF.name]["x"]) == 14  # Gansu's 14 cities
-    text, _ = _outputs(_cell(nb, "overview.rows_per_region(con)"))
-    assert "兰州市" in text
+    assert len(traces[contract.STAFF.name]["x"]) == 14
+    staff_by_city = {r["地区"]: int(r["人员"]) for r in regions_shown[1:]}
+    ys = _values(traces[contract.STAFF.name]["y"])
+    assert dict(zip(traces[contract.STAFF.name]["x"], ys, strict=True)) == staff_by_city
     json.dumps(figs[0])  # plain JSON, nothing that needs a CDN

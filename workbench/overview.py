@@ -10,10 +10,37 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import contract, figures, summaries, workspace
+from . import contract, figures, intake, summaries, workspace
 
 #: the sheets an intake loads (实地核查 comes back through ``workbench sample``)
 INTAKE_SHEETS = tuple(s for s in contract.SHEETS if s is not contract.ONSITE)
+
+
+#: statuses of the ``loads`` log, in Chinese
+LOAD_STATUS_ZH = {"loaded": "已导入", "replaced": "已被新版本替换", "failed": "失败", "skipped": "已忽略"}
+
+
+def intake_totals(summary: pd.DataFrame | None) -> pd.DataFrame:
+    """An ``intake.intake`` summary per sheet: files, rows read / loaded / rejected."""
+    cols = ["工作表", "文件数", "读取行数", "导入行数", "拒收行数"]
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=cols)
+    d = summary[summary["sheet"].astype(str) != ""]
+    out = d.groupby("sheet", as_index=False).agg(files=("file", "nunique"), read=("read", "sum"),
+                                                 loaded=("loaded", "sum"), rejected=("rejected", "sum"))
+    order = {s.name: i for i, s in enumerate(contract.SHEETS)}
+    out = out.sort_values("sheet", key=lambda s: s.map(order).fillna(len(order)), ignore_index=True)
+    out.columns = cols
+    return out
+
+
+def intake_problems(summary: pd.DataFrame | None) -> pd.DataFrame:
+    """Files and sheets of an intake that failed, were ignored or carry a note (unchanged files left out)."""
+    cols = ["文件", "工作表", "状态", "说明"]
+    if summary is None or summary.empty:
+        return pd.DataFrame(columns=cols)
+    d = summary[(summary["message"].fillna("").astype(str) != "") & (summary["status"] != intake.UNCHANGED)]
+    return d[["file", "sheet", "status", "message"]].set_axis(cols, axis=1).reset_index(drop=True)
 
 
 def loaded_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -35,6 +62,7 @@ def loads_log(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The load log (latest first) with Chinese headers; sha256 shortened to 12 characters."""
     df = summaries.loads_summary(con)
     df["sha256"] = df["sha256"].str.slice(0, 12)
+    df["status"] = df["status"].map(lambda s: LOAD_STATUS_ZH.get(s, s))
     return df.rename(columns={
         "file": "文件", "sheet": "工作表", "table": "表名", "rows_read": "读取行数", "rows_loaded": "导入行数",
         "rows_rejected": "拒收行数", "status": "状态", "message": "说明", "loaded_at": "导入时间",
@@ -42,14 +70,24 @@ def loads_log(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     })
 
 
+#: a reason with the row's own value, row number and file name blanked, so equal problems group together
+_REASON_KIND = r"""
+    regexp_replace(regexp_replace(
+        CASE WHEN coalesce(value, '') = '' THEN reason
+             WHEN length(value) >= 6 THEN replace(replace(reason, '“' || value || '”', '“…”'), value, '…')
+             ELSE replace(reason, '“' || value || '”', '“…”') END,
+        '第[0-9]+行', '第…行', 'g'),
+    '“[^”]*\.(xlsx|xlsm|csv|txt)”', '“…”', 'g')"""
+
+
 def rejects_by_reason(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Rejected rows by sheet, column and reason (all regions)."""
-    df = summaries.rejects_summary(con)
-    if df.empty:
-        return pd.DataFrame(columns=["工作表", "列", "原因", "拒收行数"])
-    out = df.groupby(["sheet", "column", "reason"], as_index=False, dropna=False)["rejects"].sum()
-    out = out.sort_values(["rejects", "sheet", "column"], ascending=[False, True, True], ignore_index=True)
-    return out.rename(columns={"sheet": "工作表", "column": "列", "reason": "原因", "rejects": "拒收行数"})
+    """Rejected rows by sheet, column and kind of reason (the values in the reason blanked), with an example."""
+    df = con.execute(f"""
+        SELECT sheet AS 工作表, "column" AS 列, {_REASON_KIND} AS 原因, count(*) AS 拒收行数,
+               arg_min(reason, (file, "row")) AS 示例
+        FROM rejects GROUP BY ALL ORDER BY 拒收行数 DESC, 工作表, 列, 原因""").df()
+    df["拒收行数"] = df["拒收行数"].astype("int64")
+    return df
 
 
 def rejects_by_region(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -79,5 +117,6 @@ def rows_per_region_figure(con: duckdb.DuckDBPyConnection, region_code: str | No
 
 
 def rejects_figure(con: duckdb.DuckDBPyConnection) -> go.Figure:
-    """Horizontal bar of rejected rows by sheet and reason."""
-    return figures.rejects_bar(summaries.rejects_summary(con))
+    """Horizontal bar of rejected rows by sheet and kind of reason (as :func:`rejects_by_reason`)."""
+    df = rejects_by_reason(con).rename(columns={"工作表": "sheet", "原因": "reason", "拒收行数": "rejects"})
+    return figures.rejects_bar(df)
