@@ -442,6 +442,18 @@ def test_run_is_stored_with_status_and_chosen_rules(con):
     assert list(rules.latest_findings(con).columns) == list(contract.FINDING_COLUMNS)
 
 
+def test_partial_run_refreshes_only_its_rules(con):
+    add(con, "orgs", org(UNIT_A, approval_doc=None, quota_admin=0))
+    add(con, "staff", person(pid(seq=1), UNIT_A))
+    full = rules.run_check(con)
+    con.execute("UPDATE orgs SET approval_doc = '甘编发〔2011〕1号', quota_admin = 1")
+    part = rules.run_check(con, ["EST_MIXED"])
+    assert keys(rules.latest_findings(con)) == {("ORG_UNAPPROVED", uscc(UNIT_A), "", "")}
+    st = rules.latest_status(con).set_index("rule_id")
+    assert st.loc["EST_MIXED", "run_id"] == part and st.loc["ORG_UNAPPROVED", "run_id"] == full
+    assert len(st) == len(rules.REGISTRY)
+
+
 def test_run_check_on_a_path_publishes_the_snapshot(tmp_path):
     path = tmp_path / "ws.duckdb"
     with wsp.writer(path) as c:

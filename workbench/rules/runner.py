@@ -137,19 +137,32 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchall()[0][0]
 
 
+#: Per rule, the latest finished run that included it (a run with --rules only refreshes the rules it ran).
+_LATEST = """
+    SELECT s.rule_id, max(s.run_id) AS run_id FROM rule_status s
+    JOIN finding_runs r ON r.run_id = s.run_id AND r.finished_at IS NOT NULL GROUP BY s.rule_id"""
+
+
+def _order_case(alias: str) -> str:
+    return f"CASE {alias}.rule_id " + " ".join(f"WHEN '{rid}' THEN {i}" for i, rid in enumerate(REGISTRY)) + " ELSE 999 END"
+
+
 def latest_findings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Findings of the latest run: the columns of DESIGN §5 in order (rule_id … detail), IDs unmasked."""
-    cols = ", ".join(contract.FINDING_COLUMNS)
-    order = " ".join(f"WHEN '{rid}' THEN {i}" for i, rid in enumerate(REGISTRY))
+    """Current findings: the DESIGN §5 columns in order (rule_id … detail), IDs unmasked.
+
+    After a full run these are that run's findings; when later runs were limited to some rules
+    (``--rules``), each rule's findings come from the latest run that included it.
+    """
+    cols = ", ".join(f"f.{c}" for c in contract.FINDING_COLUMNS)
     return con.execute(
-        f"SELECT {cols} FROM findings WHERE run_id = (SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL)"
-        f" ORDER BY CASE rule_id {order} ELSE 999 END, region_code NULLS LAST, org_code, id_number NULLS FIRST, item"
+        f"SELECT {cols} FROM findings f JOIN ({_LATEST}) AS l ON l.rule_id = f.rule_id AND l.run_id = f.run_id"
+        f" ORDER BY {_order_case('f')}, f.region_code NULLS LAST, f.org_code, f.id_number NULLS FIRST, f.item"
     ).df()
 
 
 def latest_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """rule_status of the latest run: rule_id, version, status, reason, findings, seconds."""
+    """Each rule's status in the latest run that included it: rule_id, run_id, version, status, reason, findings, seconds."""
     return con.execute(
-        "SELECT rule_id, version, status, reason, findings, seconds FROM rule_status"
-        " WHERE run_id = (SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL) ORDER BY rowid"
+        f"SELECT s.rule_id, s.run_id, s.version, s.status, s.reason, s.findings, s.seconds FROM rule_status s"
+        f" JOIN ({_LATEST}) AS l ON l.rule_id = s.rule_id AND l.run_id = s.run_id ORDER BY {_order_case('s')}"
     ).df()
