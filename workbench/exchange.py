@@ -71,7 +71,7 @@ _TASKS = {
         "“姓名不一致”时请在“姓名”列改填户籍登记的姓名。",
     ),
     "finance": (
-        "请按本月工资发放记录填写“工资账号”“发放月份（YYYY-MM，如2014-03）”“应发金额”；“发放单位代码”如与实际发放单位不同，请改为实际发放单位的统一社会信用代码。",
+        "请按{month}的工资发放记录填写“工资账号”“发放月份（YYYY-MM，如{month}）”“应发金额”；“发放单位代码”如与实际发放单位不同，请改为实际发放单位的统一社会信用代码。",
         "名单中未发放工资的人员请删除整行（发放月份为必填项，留空的行导入时会被拒收）。",
         "财政供养但不在名单中的人员，请在表末逐人补充一行，同样填写完整。",
     ),
@@ -118,7 +118,7 @@ def instructions(dept: str, region: str | None, persons: int, as_of: str) -> pd.
     sheet = contract.DEPARTMENTS[dept]
     scope = _region_label(region) if region else "全部地区"
     head = [f"{TITLE}：{contract.DEPARTMENT_ZH[dept]}部门", f"核查范围：{scope}，共{persons}条；数据截止日期：{as_of}。"]
-    lines = head + list(_TASKS[dept]) + [t.format(sheet=sheet.name) for t in _COMMON]
+    lines = head + [t.format(month=as_of[:7]) for t in _TASKS[dept]] + [t.format(sheet=sheet.name) for t in _COMMON]
     return pd.DataFrame({"序号": range(1, len(lines) + 1), "说明": lines})
 
 
