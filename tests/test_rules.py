@@ -434,10 +434,10 @@ def test_run_is_stored_with_status_and_chosen_rules(con):
     run = con.execute("SELECT run_id, as_of, rules, finished_at >= started_at FROM finding_runs WHERE run_id = ?",
                       [second]).fetchone()
     assert run == (second, AS_OF, "ORG_UNAPPROVED,ORG_OUT_OF_SCOPE", True)
-    st = con.execute("SELECT rule_id, version, status, findings FROM rule_status WHERE run_id = ? ORDER BY rule_id",
-                     [second]).fetchall()
-    assert st == [("ORG_OUT_OF_SCOPE", rules.CATALOGUE_VERSION, "ran", 0),
-                  ("ORG_UNAPPROVED", rules.CATALOGUE_VERSION, "ran", 1)]
+    st = con.execute("SELECT rule_id, version, status, findings, reason FROM rule_status WHERE run_id = ?"
+                     " AND rule_id IN ('ORG_UNAPPROVED', 'ORG_OUT_OF_SCOPE') ORDER BY rule_id", [second]).fetchall()
+    assert st == [("ORG_OUT_OF_SCOPE", rules.CATALOGUE_VERSION, "ran", 0, None),
+                  ("ORG_UNAPPROVED", rules.CATALOGUE_VERSION, "ran", 1, None)]
     assert con.execute("SELECT count(*) FROM findings WHERE run_id = ?", [first]).fetchone()[0] == 1
     assert list(rules.latest_findings(con).columns) == list(contract.FINDING_COLUMNS)
 
@@ -446,12 +446,16 @@ def test_partial_run_refreshes_only_its_rules(con):
     add(con, "orgs", org(UNIT_A, approval_doc=None, quota_admin=0))
     add(con, "staff", person(pid(seq=1), UNIT_A))
     full = rules.run_check(con)
+    assert keys(rules.latest_findings(con)) == {("ORG_UNAPPROVED", uscc(UNIT_A), "", ""),
+                                                ("EST_MIXED", uscc(UNIT_A), pid(seq=1), "")}
     con.execute("UPDATE orgs SET approval_doc = '甘编发〔2011〕1号', quota_admin = 1")
     part = rules.run_check(con, ["EST_MIXED"])
-    assert keys(rules.latest_findings(con)) == {("ORG_UNAPPROVED", uscc(UNIT_A), "", "")}
+    assert keys(rules.latest_findings(con)) == {("ORG_UNAPPROVED", uscc(UNIT_A), "", "")}  # carried forward
     st = rules.latest_status(con).set_index("rule_id")
-    assert st.loc["EST_MIXED", "run_id"] == part and st.loc["ORG_UNAPPROVED", "run_id"] == full
     assert len(st) == len(rules.REGISTRY)
+    assert st.loc["EST_MIXED", "status"] == "ran" and pd.isna(st.loc["EST_MIXED", "reason"])
+    assert f"沿用第{full}批次结果" in st.loc["ORG_UNAPPROVED", "reason"]
+    assert con.execute("SELECT rules FROM finding_runs WHERE run_id = ?", [part]).fetchone()[0] == "EST_MIXED"
 
 
 def test_run_check_on_a_path_publishes_the_snapshot(tmp_path):

@@ -72,6 +72,21 @@ def _note(rule: Rule, counts: dict[str, int]) -> str | None:
     return None
 
 
+def _carry_forward(con: duckdb.DuckDBPyConnection, run_id: int, chosen: list[str]) -> None:
+    """Copy the results of the rules not chosen from the previous run, so every run is complete."""
+    prev = con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchall()[0][0]
+    if prev is None or len(chosen) == len(REGISTRY):
+        return
+    keep = "rule_id NOT IN (SELECT unnest($chosen::VARCHAR[]))"
+    con.execute(f"INSERT INTO findings SELECT $run, * EXCLUDE (run_id) FROM findings WHERE run_id = $prev AND {keep}",
+                {"run": run_id, "prev": prev, "chosen": chosen})
+    con.execute(
+        f"""INSERT INTO rule_status SELECT $run, rule_id, version, status,
+                   COALESCE(reason || '；', '') || '本批次未重新运行，沿用第' || $prev || '批次结果', findings, 0
+            FROM rule_status WHERE run_id = $prev AND {keep}""",
+        {"run": run_id, "prev": prev, "chosen": chosen})
+
+
 def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
     """Run the chosen rules (all by default) on an open writing connection; one transaction."""
     chosen = select(rules)
@@ -101,6 +116,7 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
             t0 = time.perf_counter()
             n = con.execute(f"INSERT INTO findings SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchall()[0][0]
             result.results.append(RuleResult(rule.id, RAN, _note(rule, counts), int(n), time.perf_counter() - t0))
+        _carry_forward(con, run_id, [r.id for r in chosen])
         con.execute("INSERT INTO finding_runs VALUES (?, ?, ?, ?, ?)",
                     [run_id, started, dt.datetime.now(), as_of, ",".join(r.id for r in chosen)])
         status = pd.DataFrame(
@@ -137,10 +153,7 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute("SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL").fetchall()[0][0]
 
 
-#: Per rule, the latest finished run that included it (a run with --rules only refreshes the rules it ran).
-_LATEST = """
-    SELECT s.rule_id, max(s.run_id) AS run_id FROM rule_status s
-    JOIN finding_runs r ON r.run_id = s.run_id AND r.finished_at IS NOT NULL GROUP BY s.rule_id"""
+_LATEST_RUN = "(SELECT max(run_id) FROM finding_runs WHERE finished_at IS NOT NULL)"
 
 
 def _order_case(alias: str) -> str:
@@ -148,21 +161,21 @@ def _order_case(alias: str) -> str:
 
 
 def latest_findings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Current findings: the DESIGN §5 columns in order (rule_id … detail), IDs unmasked.
+    """Findings of the latest run: the DESIGN §5 columns in order (rule_id … detail), IDs unmasked.
 
-    After a full run these are that run's findings; when later runs were limited to some rules
-    (``--rules``), each rule's findings come from the latest run that included it.
+    Every run holds the whole catalogue: a run limited with ``--rules`` carries the other rules' results
+    forward from the run before, so the latest run is always complete.
     """
     cols = ", ".join(f"f.{c}" for c in contract.FINDING_COLUMNS)
     return con.execute(
-        f"SELECT {cols} FROM findings f JOIN ({_LATEST}) AS l ON l.rule_id = f.rule_id AND l.run_id = f.run_id"
+        f"SELECT {cols} FROM findings f WHERE f.run_id = {_LATEST_RUN}"
         f" ORDER BY {_order_case('f')}, f.region_code NULLS LAST, f.org_code, f.id_number NULLS FIRST, f.item"
     ).df()
 
 
 def latest_status(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Each rule's status in the latest run that included it: rule_id, run_id, version, status, reason, findings, seconds."""
+    """rule_status of the latest run: rule_id, version, status, reason, findings, seconds (catalogue order)."""
     return con.execute(
-        f"SELECT s.rule_id, s.run_id, s.version, s.status, s.reason, s.findings, s.seconds FROM rule_status s"
-        f" JOIN ({_LATEST}) AS l ON l.rule_id = s.rule_id AND l.run_id = s.run_id ORDER BY {_order_case('s')}"
+        f"SELECT s.rule_id, s.version, s.status, s.reason, s.findings, s.seconds FROM rule_status s"
+        f" WHERE s.run_id = {_LATEST_RUN} ORDER BY {_order_case('s')}"
     ).df()
