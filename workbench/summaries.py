@@ -295,13 +295,17 @@ def establishment_by_kind(con: duckdb.DuckDBPyConnection, region_code: str | Non
     per_kind = _kind_rows("region_code, org_code")
     sql = f"""WITH {_regions_cte()}, {_units_cte(con)},
         x AS (SELECT * FROM u WHERE registered AND in_scope),
-        k AS ({per_kind}),
+        k0 AS ({per_kind}),
+        k AS (SELECT region_code, est_kind, sum(quota) AS quota, sum(staff) AS staff,
+                     count(*) FILTER (WHERE quota > 0 AND staff > quota) AS units_over,
+                     sum(greatest(quota - staff, 0)) AS vacancy
+              FROM k0 GROUP BY region_code, est_kind),
         kinds(est_kind, pos) AS (VALUES {", ".join(f"('{k}', {i})" for i, k in enumerate(EST_KINDS))})
         SELECT r.region_code, r.name, r.level, r.parent_code, kinds.est_kind,
                COALESCE(sum(k.quota), 0) AS quota, COALESCE(sum(k.staff), 0) AS staff,
                COALESCE(sum(k.staff), 0) - COALESCE(sum(k.quota), 0) AS diff,
-               count(*) FILTER (WHERE k.quota > 0 AND k.staff > k.quota) AS units_over,
-               COALESCE(sum(greatest(k.quota - k.staff, 0)), 0) AS vacancy
+               CAST(COALESCE(sum(k.units_over), 0) AS BIGINT) AS units_over,
+               COALESCE(sum(k.vacancy), 0) AS vacancy
         FROM reg r CROSS JOIN kinds
         {"LEFT JOIN anc a ON a.ancestor = r.region_code" if rollup else ""}
         LEFT JOIN k ON k.region_code = {"a.region_code" if rollup else "r.region_code"}
@@ -336,12 +340,16 @@ def leader_posts(con: duckdb.DuckDBPyConnection, region_code: str | None = None,
         f"SELECT region_code, '{v}' AS leader_level, {i} AS pos, approved_{_LEVEL_KEY[v]} AS approved,"
         f" held_{_LEVEL_KEY[v]} AS held FROM u WHERE registered AND in_scope"
         for i, v in enumerate(LEADER_LEVELS))
-    sql = f"""WITH {_regions_cte()}, {_units_cte(con)}, x AS ({rows}),
+    sql = f"""WITH {_regions_cte()}, {_units_cte(con)}, x0 AS ({rows}),
+        x AS (SELECT region_code, leader_level, sum(approved) AS approved, sum(held) AS held,
+                     sum(greatest(held - approved, 0)) AS over,
+                     count(*) FILTER (WHERE held > approved) AS units_over
+              FROM x0 GROUP BY region_code, leader_level),
         lv(leader_level, pos) AS (VALUES {", ".join(f"('{v}', {i})" for i, v in enumerate(LEADER_LEVELS))})
         SELECT r.region_code, r.name, r.level, r.parent_code, lv.leader_level,
                COALESCE(sum(x.approved), 0) AS approved, COALESCE(sum(x.held), 0) AS held,
-               COALESCE(sum(greatest(x.held - x.approved, 0)), 0) AS over,
-               count(*) FILTER (WHERE x.held > x.approved) AS units_over
+               COALESCE(sum(x.over), 0) AS over,
+               CAST(COALESCE(sum(x.units_over), 0) AS BIGINT) AS units_over
         FROM reg r CROSS JOIN lv
         {"LEFT JOIN anc a ON a.ancestor = r.region_code" if rollup else ""}
         LEFT JOIN x ON x.region_code = {"a.region_code" if rollup else "r.region_code"}
