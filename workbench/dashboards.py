@@ -254,7 +254,7 @@ class OverviewData:
     """Every aggregate the overview shows, read once (all regions, rolled up) and sliced per scope."""
 
     def __init__(self, con):
-        self.institutions = summaries.institutions(con)
+        # three_way's units (registered in-scope units) is institutions' units: one pass over the roster
         self.three_way = summaries.three_way(con)
         self.findings = summaries.findings_by_region(con)
         self.clears = summaries.four_clears(con)
@@ -267,8 +267,8 @@ class OverviewData:
         """The numbers of :func:`summaries.headline` for one region."""
         code = region_code or regions.province_code()
         pick = lambda df: df[df["region_code"] == code].iloc[0]  # noqa: E731
-        inst, tw, fr = pick(self.institutions), pick(self.three_way), pick(self.findings)
-        out = {"units": int(inst["units"]), "quota": int(tw["quota"]), "staff": int(tw["staff"]),
+        tw, fr = pick(self.three_way), pick(self.findings)
+        out = {"units": int(tw["units"]), "quota": int(tw["quota"]), "staff": int(tw["staff"]),
                "paid": int(tw["paid"]), "findings": int(fr["findings"])}
         out |= {f"findings_{s}": int(fr[f"findings_{s}"]) for s in contract.SEVERITIES}
         fc = self.clears[self.clears["region_code"] == code]
@@ -458,7 +458,7 @@ class ExplorerApp:
             con.close()
         f["id_masked"] = ids.mask_ids(f["id_number"]).to_numpy() if len(f) else pd.Series(dtype=object)
         f["region_key"] = map_region(f["region_code"])
-        f["region_name"] = f["region_key"].map(regions.name_of)
+        f["region_name"] = f["region_key"].map(regions.regions().set_index("region_code")["name"])
         self.findings = f
         self._person_cache: dict[str, str] = {}
 
