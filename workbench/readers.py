@@ -37,7 +37,7 @@ EXTENSIONS = (".xlsx", ".xlsm", ".csv")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024  # on disk
 UNCOMPRESSED_FACTOR = 10  # uncompressed limit = 10 × the on-disk limit (2 GB by default)
 HEADER_SCAN_ROWS = 30
-CHUNK_BYTES = 8 * 1024 * 1024  # XML bytes per slice (≈ 14 000 rows of 10 columns)
+CHUNK_BYTES = 4 * 1024 * 1024  # XML bytes per slice (≈ 7 000 rows of 10 columns)
 CSV_BLOCK = 8 * 1024 * 1024
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -261,7 +261,7 @@ class SheetSource:
     message: str = ""
 
 
-def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+def prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
     """Read the next chunks in a background thread while the caller loads the current one."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
