@@ -24,8 +24,8 @@ SHEET_ZH = {s.table: s.name for s in contract.SHEETS}
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     kw.setdefault("margin", {"l": 60, "r": 20, "t": 60, "b": 60})
-    fig.update_layout(title={"text": title, "x": 0.01}, template="plotly_white", font={"family": FONT},
-                      legend={"title": {"text": ""}}, **kw)
+    kw.setdefault("legend", {"title": {"text": ""}})
+    fig.update_layout(title={"text": title, "x": 0.01}, template="plotly_white", font={"family": FONT}, **kw)
     return fig
 
 
@@ -62,12 +62,12 @@ def findings_by_rule_bar(df: pd.DataFrame, title: str = "问题数（按规则�
             continue
         fig.add_bar(y=part["title"] + "（" + part["rule_id"] + "）", x=part["findings"], orientation="h",
                     name=contract.SEVERITY_ZH[sev], marker_color=SEVERITY_COLORS[sev],
-                    text=part["findings"], textposition="auto",
-                    customdata=part[["units", "persons"]] if {"units", "persons"} <= set(part.columns) else None,
+                    text=part["findings"], textposition="outside", cliponaxis=False,
                     hovertemplate="%{y}<br>问题数：%{x}<extra>" + contract.SEVERITY_ZH[sev] + "</extra>")
     fig.update_yaxes(autorange="reversed", title="")
     fig.update_xaxes(title="问题数")
-    return _layout(fig, title, barmode="stack", height=max(320, 28 * len(df) + 120))
+    return _layout(fig, title, barmode="stack", height=max(320, 28 * len(df) + 120),
+                   legend={"title": {"text": ""}, "traceorder": "normal"})
 
 
 def findings_by_severity_bar(df: pd.DataFrame, title: str = "问题数（按严重程度）") -> go.Figure:
@@ -97,7 +97,7 @@ def findings_by_region_bar(df: pd.DataFrame, title: str = "问题数（按地区
         fig.add_bar(x=x, y=df["findings"], name="问题数")
     fig.update_xaxes(title="")
     fig.update_yaxes(title="问题数")
-    return _layout(fig, title, barmode="stack")
+    return _layout(fig, title, barmode="stack", legend={"title": {"text": ""}, "traceorder": "normal"})
 
 
 def findings_hierarchy(df: pd.DataFrame, kind: str = "sunburst",
