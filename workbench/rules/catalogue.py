@@ -265,9 +265,9 @@ register(Rule(
 ))
 register(Rule(
     id="PAY_OVER_QUOTA", title_zh="财政供养人数超过核定编制", title_en="Paid persons above total quota",
-    severity="high", clear=EST, key="org", sources=("orgs", "payroll"), uses=("wb_org", "wb_pay", "wb_paymulti"),
+    severity="high", clear=EST, key="org", sources=("orgs", "payroll"), uses=("wb_org", "wb_pay"),
     fires_when="distinct paid ids of the unit > sum of its quotas",
-    query=f"""WITH paid AS ({_distinct_count("wb_pay", "wb_paymulti", "org", None, "n", "known")}),
+    query=f"""WITH paid AS (SELECT org, count(DISTINCT id) AS n FROM wb_pay WHERE known GROUP BY org),
                   t AS (SELECT o.region_code, o.org, {' + '.join('o.' + col for col in c.EST_KINDS.values())} AS quota
                         {_IN_SCOPE_ORG})
               SELECT t.region_code, t.org AS org_code, NULL AS id_number, NULL AS item,

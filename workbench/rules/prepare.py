@@ -24,6 +24,7 @@ CREATE OR REPLACE TEMP MACRO wb_norm(s) AS
     CASE WHEN strlen(s) = length(s) AND NOT contains(s, ' ') AND NOT contains(s, chr(9)) THEN NULLIF(upper(s), '')
          ELSE NULLIF(upper(replace(replace(translate(s, '{_FULL}', '{_HALF}'), ' ', ''), chr(9), '')), '') END;
 CREATE OR REPLACE TEMP MACRO wb_blank(s) AS NULLIF(trim(CAST(s AS VARCHAR)), '');
+CREATE OR REPLACE TEMP MACRO wb_code(s) AS CASE WHEN contains(s, ' ') THEN NULLIF(trim(s), '') ELSE NULLIF(s, '') END;
 {retirement.AGE_MONTHS_MACRO}
 """
 
@@ -35,6 +36,7 @@ _QUOTA_UNION = " UNION ALL ".join(
     for k, c in contract.EST_KINDS.items()
 )
 _PROVINCES = ", ".join(f"'{p}'" for p in ids.PROVINCE_CODES)
+_POLICE_FLAGS = ", ".join(f"'{r}'" for r in contract.POLICE_MISMATCH + contract.POLICE_DECEASED)
 _FALLBACK = "CASE WHEN wb_uscc_valid({0}) THEN substr({0}, 3, 6) END"
 
 #: name -> (base tables it needs first, SQL creating it)
@@ -51,9 +53,9 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_person": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_person AS
         WITH s AS (
-            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(sex) AS sex, birth_date,
-                   wb_blank(est_kind) AS est_kind, wb_blank(staff_class) AS staff_class,
-                   COALESCE(wb_blank(leader_level), '{contract.NO_LEADER}') AS level
+            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_code(sex) AS sex, birth_date,
+                   wb_code(est_kind) AS est_kind, wb_code(staff_class) AS staff_class,
+                   COALESCE(wb_code(leader_level), '{contract.NO_LEADER}') AS level
             FROM staff),
         b AS (SELECT *, wb_id_birth(id) AS b0 FROM s),
         v AS (
@@ -62,7 +64,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
             FROM b)
         SELECT v.* EXCLUDE (b0),
                CASE WHEN valid THEN b0 END AS id_birth,
-               CASE WHEN valid THEN wb_id_sex(id) END AS id_sex,
+               CASE WHEN NOT valid THEN NULL WHEN ascii(substr(id, 17, 1)) % 2 = 1 THEN '男' ELSE '女' END AS id_sex,  -- = wb_id_sex
                CASE WHEN valid THEN wb_age(b0, :as_of) END AS age,
                o.org IS NOT NULL AS known, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('v.org')} END AS region_code
@@ -77,21 +79,20 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_pay": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_pay AS
         WITH p AS (
-            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(account) AS account
+            SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_code(account) AS account
             FROM payroll WHERE pay_month = :pay_month)
         SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('p.org')} END AS region_code
         FROM p LEFT JOIN wb_org o ON o.org = p.org
         WHERE NOT COALESCE(o.out_of_scope, FALSE) AND p.id IS NOT NULL"""),
-    "wb_paymulti": (("wb_pay",), """
-        CREATE OR REPLACE TEMP TABLE wb_paymulti AS SELECT id FROM wb_pay GROUP BY id HAVING count(*) > 1"""),
     "wb_off": ((), """
         CREATE OR REPLACE TEMP TABLE wb_off AS
         WITH f AS (SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff)
         SELECT id, org FROM f WHERE id IS NOT NULL"""),
-    "wb_police": ((), """
+    "wb_police": ((), f"""
         CREATE OR REPLACE TEMP TABLE wb_police AS
-        WITH k AS (SELECT wb_norm(id_number) AS id, wb_blank(police_result) AS result FROM police)
+        WITH k AS (SELECT wb_norm(id_number) AS id, wb_code(police_result) AS result FROM police
+                   WHERE wb_code(police_result) IN ({_POLICE_FLAGS}))
         SELECT id, result FROM k WHERE id IS NOT NULL"""),
     "wb_hr": ((), """
         CREATE OR REPLACE TEMP TABLE wb_hr AS
