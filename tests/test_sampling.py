@@ -93,6 +93,17 @@ def test_select_units_rejects_bad_ratio():
             sampling.select_units(frame, bad, 1)
 
 
+def test_keys_are_md5_based_and_portable():
+    import hashlib
+
+    a, b = pd.Series(["county", "provincial", None]), pd.Series(["620102", "12620000X", "z"])
+    got = sampling.uniform_keys(20140331, a, b)
+    want = [(int(hashlib.md5(f"20140331|{'' if pd.isna(x) else x}|{y}".encode()).hexdigest()[:13], 16) + 0.5) / 16**13
+            for x, y in zip(a, b, strict=True)]
+    assert got.tolist() == pytest.approx(want, rel=0, abs=1e-15)
+    assert ((got > 0) & (got < 1)).all()
+
+
 def test_take_count_is_immune_to_float_noise():
     assert sampling.take_count(0.7, 10) == 7
     assert sampling.take_count(0.4, 5) == 2

@@ -320,3 +320,19 @@ def test_rows_that_do_not_fit_the_plan_are_reported(small_ws, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"工作表“{sheet.title}”第2行“抽样序号”" in err and "999999不在抽查计划" in err
     assert f"工作表“{sheet.title}”第3行“机构代码”" in err and "请核对是否错行" in err
+
+
+def test_sql_and_pandas_draws_agree(small_ws):
+    con = workspace.reader(small_ws)
+    try:
+        f = sampling.latest_findings(con)
+        units = sampling.select_units(sampling.sampling_frame(con, f), 0.4, 3)
+        pop = sampling.person_frame(con, units[units["picked"]], f, seed=3)
+    finally:
+        con.close()
+    keys = sampling.uniform_keys(3, pop["unit_code"], pop["org_code"], pop["id_number"])
+    assert np.allclose(pop["u"].to_numpy(), keys, rtol=0, atol=0)
+    sizes = sampling.person_sizes(pop, 0.95, 0.05, 0.0)
+    a = sampling.draw_persons(pop, sizes, 3)
+    b = sampling.draw_persons(pop.drop(columns="u"), sizes, 3)
+    assert a.drop(columns="u").equals(b.drop(columns="u"))

@@ -16,7 +16,6 @@ every earlier pick.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -48,12 +47,30 @@ def take_count(ratio: float, n: int) -> int:
     return math.ceil(round(ratio * n, 9))
 
 
+def key_sql(seed: int, *columns: str) -> str:
+    """SQL for the uniform number of a row: (first 13 hex digits of MD5('seed|c1|c2|…') + 0.5) / 16^13.
+
+    MD5 makes the draw reproducible anywhere (Python: ``int(hashlib.md5(text).hexdigest()[:13], 16)``)."""
+    text = " || '|' || ".join([f"'{int(seed)}'", *(f"coalesce(CAST({c} AS VARCHAR), '')" for c in columns)])
+    return f"((('0x' || substr(md5({text}), 1, 13))::BIGINT + 0.5) / 4503599627370496.0)"
+
+
+_KEY_CON: duckdb.DuckDBPyConnection | None = None
+
+
 def uniform_keys(seed: int, *columns: pd.Series) -> np.ndarray:
-    """Uniform numbers in (0, 1) fixed by the seed and the row's values (not by row order)."""
-    key = hashlib.blake2b(str(seed).encode(), digest_size=8).hexdigest()
-    frame = pd.concat([c.astype("string").fillna("").reset_index(drop=True) for c in columns], axis=1)
-    h = pd.util.hash_pandas_object(frame, index=False, hash_key=key).to_numpy(dtype=np.uint64)
-    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+    """Uniform numbers in (0, 1) fixed by the seed and the row's values (not by their order); see key_sql."""
+    global _KEY_CON
+    if _KEY_CON is None:
+        _KEY_CON = duckdb.connect()
+    frame = pd.DataFrame({f"c{i}": c.astype("string").fillna("").to_numpy(dtype=object)
+                          for i, c in enumerate(columns)})
+    cur = _KEY_CON.cursor()
+    try:
+        cur.register("_wb_keys", frame)
+        return cur.execute(f"SELECT {key_sql(seed, *frame.columns)} AS u FROM _wb_keys").df()["u"].to_numpy()
+    finally:
+        cur.close()
 
 
 def _check_rate(name: str, value: float, low_open: bool = True) -> None:
@@ -236,7 +253,8 @@ def draw_persons(population: pd.DataFrame, sizes: pd.DataFrame, seed: int) -> pd
     seeded keys. ``population``: unit_code, org_code, id_number, critical (bool), …; ``sizes``:
     unit_code, n_random. Returns the chosen rows with stratum ('critical'/'random') and draw_order."""
     pop = population.copy().reset_index(drop=True)
-    pop["u"] = uniform_keys(seed, pop["unit_code"], pop["org_code"], pop["id_number"])
+    if "u" not in pop:
+        pop["u"] = uniform_keys(seed, pop["unit_code"], pop["org_code"], pop["id_number"])
     pop = pop.sort_values(["unit_code", "critical", "u", "org_code", "id_number"],
                           ascending=[True, False, True, True, True], kind="mergesort")
     pop["draw_order"] = pop.groupby(["unit_code", "critical"]).cumcount() + 1
@@ -463,7 +481,7 @@ def sampling_frame(con: duckdb.DuckDBPyConnection, findings: pd.DataFrame | None
 
 
 def person_frame(con: duckdb.DuckDBPyConnection, unit_codes: pd.DataFrame,
-                 findings: pd.DataFrame | None = None) -> pd.DataFrame:
+                 findings: pd.DataFrame | None = None, seed: int | None = None) -> pd.DataFrame:
     """Persons of the picked units (universe, unit_code): staff rows of their in-scope organisations plus
     anyone with a critical finding there — for a county, any critical finding of that region, e.g. someone
     paid by an unregistered unit — flagged ``critical``."""
@@ -471,6 +489,7 @@ def person_frame(con: duckdb.DuckDBPyConnection, unit_codes: pd.DataFrame,
     counties = regions.county_level()[["region_code"]].rename(columns={"region_code": "unit_code"})
     crit = findings.loc[(findings["severity"] == "critical") & findings["id_number"].notna()
                         & (findings["id_number"].astype("string") != ""), ["org_code", "id_number", "region_code"]]
+    u = "" if seed is None else ", " + key_sql(seed, "pe.unit_code", "pe.org_code", "pe.id_number") + " AS u"
     cur = con.cursor()
     cur.register("_wb_counties", counties)
     cur.register("_wb_picked", unit_codes[["universe", "unit_code"]])
@@ -479,27 +498,34 @@ def person_frame(con: duckdb.DuckDBPyConnection, unit_codes: pd.DataFrame,
         return cur.execute(f"""
         WITH members AS ({_MEMBERS_SQL}),
         m AS (SELECT * FROM members JOIN _wb_picked USING (universe, unit_code)),
-        people AS (
-            SELECT m.universe, m.unit_code, s.org_code, s.id_number
-            FROM staff s JOIN m USING (org_code) WHERE s.id_number IS NOT NULL
-            UNION
-            SELECT m.universe, m.unit_code, c.org_code, c.id_number FROM _wb_crit c JOIN m USING (org_code)
-            UNION
-            SELECT p.universe, p.unit_code, c.org_code, c.id_number
-            FROM _wb_crit c JOIN _wb_picked p ON p.universe = 'county' AND c.region_code = p.unit_code),
-        names AS (
+        crit AS (SELECT DISTINCT org_code, id_number, region_code FROM _wb_crit),
+        rostered AS (
+            SELECT m.universe, m.unit_code, s.org_code, s.id_number, min(s.name) AS name
+            FROM staff s JOIN m USING (org_code) WHERE s.id_number IS NOT NULL GROUP BY ALL),
+        flagged AS (  -- critical persons not on the roster of the unit (e.g. paid, not on the roster)
+            SELECT * FROM (
+                SELECT m.universe, m.unit_code, c.org_code, c.id_number FROM crit c JOIN m USING (org_code)
+                UNION
+                SELECT p.universe, p.unit_code, c.org_code, c.id_number
+                FROM crit c JOIN _wb_picked p ON p.universe = 'county' AND c.region_code = p.unit_code) f
+            WHERE NOT EXISTS (SELECT 1 FROM rostered r WHERE r.unit_code = f.unit_code
+                              AND r.org_code = f.org_code AND r.id_number = f.id_number)),
+        others AS (
             SELECT org_code, id_number, min(name) AS name FROM (
-                SELECT org_code, id_number, name FROM staff
-                UNION ALL SELECT org_code, id_number, name FROM payroll
-                UNION ALL SELECT org_code, id_number, name FROM offstaff)
-            WHERE name IS NOT NULL GROUP BY ALL)
-        SELECT pe.universe, pe.unit_code, pe.org_code, o.org_name, pe.id_number, n.name,
-               c.id_number IS NOT NULL AS critical
+                SELECT org_code, id_number, name FROM payroll
+                UNION ALL SELECT org_code, id_number, name FROM offstaff) x
+            WHERE name IS NOT NULL AND (org_code, id_number) IN (SELECT (org_code, id_number) FROM flagged)
+            GROUP BY ALL),
+        people AS (
+            SELECT * FROM rostered
+            UNION ALL
+            SELECT f.*, o.name FROM flagged f LEFT JOIN others o USING (org_code, id_number))
+        SELECT pe.universe, pe.unit_code, pe.org_code, o.org_name, pe.id_number, pe.name,
+               c.org_code IS NOT NULL AS critical{u}
         FROM people pe
         LEFT JOIN (SELECT org_code, any_value(org_name) AS org_name FROM orgs GROUP BY org_code) o
                ON o.org_code = pe.org_code
-        LEFT JOIN names n ON n.org_code = pe.org_code AND n.id_number = pe.id_number
-        LEFT JOIN (SELECT DISTINCT org_code, id_number FROM _wb_crit) c
+        LEFT JOIN (SELECT DISTINCT org_code, id_number FROM crit) c
                ON c.org_code = pe.org_code AND c.id_number = pe.id_number
         ORDER BY pe.unit_code, pe.org_code, pe.id_number""").df()
     finally:
@@ -539,7 +565,7 @@ def draw_plan(con: duckdb.DuckDBPyConnection, seed: int, ratio: float = DEFAULT_
                                   units["team_region"].map(regions.name_of) + contract.TEAM_SUFFIX,
                                   contract.PROVINCE_TEAM)
     picked = units[units["picked"]]
-    population = person_frame(con, picked, findings)
+    population = person_frame(con, picked, findings, seed)
     sizes = person_sizes(population, confidence, tolerable, expected)
     sizes = picked[["universe", "unit_code", "unit_name", "team_region", "team_name"]].merge(
         sizes, on="unit_code", how="left")
