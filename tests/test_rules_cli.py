@@ -90,3 +90,9 @@ def test_bad_export_suffix(ws, tmp_path, capsys):
     assert cli.main(["check", "--workspace", str(ws), "--export", str(tmp_path / "x.txt")]) == 2
     assert "不支持的导出格式" in capsys.readouterr().err
     assert uscc(UNIT_A)
+
+
+def test_missing_workspace_is_not_created(tmp_path, capsys):
+    path = tmp_path / "nope.duckdb"
+    assert cli.main(["check", "--workspace", str(path)]) == 2
+    assert "工作区不存在" in capsys.readouterr().err and not path.exists()

@@ -78,6 +78,9 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.export and Path(args.export).suffix.lower() not in (".csv", ".xlsx"):
         print(f"不支持的导出格式：{args.export}（请使用 .csv 或 .xlsx）", file=sys.stderr)
         return 2
+    if not Path(args.workspace).exists():
+        print(f"工作区不存在：{args.workspace}（请先用 workbench intake 导入数据）", file=sys.stderr)
+        return 2
     try:
         with wsp.writer(args.workspace) as con:
             result = run(con, rules)
