@@ -154,26 +154,8 @@ def fill_workbook(path: Path, plan: pd.DataFrame, absent: set[int]) -> None:
 
 
 def load_onsite(ws: Path, book: Path) -> None:
-    """Load the returned workbook: through intake where it has landed, else by its ONSITE headers."""
-    try:
-        from workbench import intake
-    except ImportError:
-        intake = None
-    if intake is not None:
-        intake.intake([book], ws)
-        return
-    onsite = contract.ONSITE
-    back = {c.header: c.name for c in onsite.columns}
-    frames = [df.rename(columns=back).assign(_s=name) for name, df in
-              pd.read_excel(book, sheet_name=None, dtype=str, engine="openpyxl").items() if set(back) <= set(df.columns)]
-    rows = pd.concat(frames, ignore_index=True)
-    rows["_row"] = rows.groupby("_s").cumcount() + 2  # spreadsheet rows, header = 1
-    rows["_load_id"] = 1
-    with workspace.writer(ws) as con:
-        con.register("r", rows)
-        con.execute(f"INSERT INTO {onsite.table} (plan_id, org_code, id_number, sample_no, onsite_result, _sheet,"
-                    " _row, _load_id) SELECT plan_id, org_code, id_number, CAST(sample_no AS BIGINT), onsite_result,"
-                    " _s, _row, _load_id FROM r")
+    """Take the returned workbook back with ``workbench intake`` (team sheets recognised by their headers)."""
+    assert cli.main(["intake", str(book), "--workspace", str(ws)]) == 0
 
 
 def test_cli_round_trip(small_ws, tmp_path, capsys):
