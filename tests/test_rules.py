@@ -504,3 +504,10 @@ def test_readme_documents_the_catalogue():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert rules.catalogue_markdown() in readme
+
+
+def test_pay_ghost_without_offstaff_runs_and_says_so(con):
+    add(con, "staff", person(pid(seq=1)))
+    add(con, "payroll", {"id_number": pid(seq=2), "org_code": uscc(UNIT_A), "pay_month": "2014-03"})
+    assert keys(check(con, "PAY_GHOST")) == {("PAY_GHOST", uscc(UNIT_A), pid(seq=2), "")}
+    assert status(con)["PAY_GHOST"] == ("ran", "未导入编外人员，未与其比对")

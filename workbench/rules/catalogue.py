@@ -226,7 +226,8 @@ register(Rule(
 ))
 register(Rule(
     id="PAY_GHOST", title_zh="财政发放但不在实名库（吃空饷疑点）", title_en="Paid but on no roster (ghost)",
-    severity="critical", clear=PER, key="org (paying), id", sources=("payroll", "staff"), uses=("wb_pay", "wb_person", "wb_off"),
+    severity="critical", clear=PER, key="org (paying), id", sources=("payroll", "staff"), optional=("offstaff",),
+    uses=("wb_pay", "wb_person", "wb_off"),
     fires_when="payroll id in neither 人员 nor 编外人员",
     query="""SELECT any_value(w.region_code) AS region_code, w.org AS org_code, w.id AS id_number, NULL AS item,
                     :pay_month || '财政发放工资，但人员表和编外人员表均无此人' AS detail

@@ -30,6 +30,7 @@ class Rule:
     uses: tuple[str, ...]
     query: str
     any_of: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()  # read when loaded; the rule still runs without them (noted in rule_status)
     fires_when: str = ""
     version: str = CATALOGUE_VERSION
 
@@ -84,7 +85,8 @@ def catalogue_frame():
     return pd.DataFrame(
         [
             {"rule_id": r.id, "title_zh": r.title_zh, "title_en": r.title_en, "severity": r.severity,
-             "clear": r.clear, "key": r.key, "sources": ", ".join(r.sources + tuple(f"{t}?" for t in r.any_of)),
+             "clear": r.clear, "key": r.key, "sources": ", ".join(r.sources), "any_of": ", ".join(r.any_of),
+             "optional": ", ".join(r.optional),
              "fires_when": r.fires_when, "version": r.version}
             for r in REGISTRY.values()
         ]
@@ -93,11 +95,14 @@ def catalogue_frame():
 
 def catalogue_markdown() -> str:
     """A Markdown table of the catalogue, generated from the registry (for README.md)."""
-    head = "| rule_id | 名称 | title | severity | clear | key | sources | fires when |\n|---|---|---|---|---|---|---|---|\n"
+    head = "| rule_id | 名称 | title | severity | clear | key | sources (sheets) | fires when |\n|---|---|---|---|---|---|---|---|\n"
     rows = []
+    zh = {s.table: s.name for s in contract.SHEETS}
     for r in REGISTRY.values():
-        srcs = ", ".join(r.sources)
+        srcs = ", ".join(zh[t] for t in r.sources)
         if r.any_of:
-            srcs += (", " if srcs else "") + "one of " + "/".join(r.any_of)
+            srcs += ", one of " + "/".join(zh[t] for t in r.any_of)
+        if r.optional:
+            srcs += ", " + ", ".join(f"{zh[t]} (if loaded)" for t in r.optional)
         rows.append(f"| {r.id} | {r.title_zh} | {r.title_en} | {r.severity} | {r.clear} | {r.key} | {srcs} | {r.fires_when} |")
     return head + "\n".join(rows) + "\n"

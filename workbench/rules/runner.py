@@ -63,8 +63,9 @@ def _why_not(rule: Rule, counts: dict[str, int]) -> str | None:
 
 def _note(rule: Rule, counts: dict[str, int]) -> str | None:
     """A remark for a rule that ran on partial sources."""
-    if rule.id == "PAY_GHOST" and counts.get("offstaff", 0) == 0:
-        return "编外人员未导入，仅与人员表比对"
+    missing = [t for t in rule.optional if counts.get(t, 0) == 0]
+    if missing:
+        return "未导入" + "、".join(_sheet_zh(t) for t in missing) + "，未与其比对"
     if rule.any_of:
         missing = [t for t in rule.any_of if counts.get(t, 0) == 0]
         if missing:
@@ -94,7 +95,7 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
     started = dt.datetime.now()
     as_of = wsp.as_of(con)
     prepare.install(con)
-    tables = sorted({t for r in chosen for t in r.sources + r.any_of} | {"offstaff"})
+    tables = sorted({t for r in chosen for t in r.sources + r.any_of + r.optional})
     counts = {t: con.execute(f'SELECT count(*) FROM (SELECT 1 FROM "{t}" LIMIT 1)').fetchall()[0][0] for t in tables}
     pay_month = prepare.latest_pay_month(con) if counts.get("payroll") else None
     params = {"as_of": as_of, "pay_month": pay_month}
