@@ -255,7 +255,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1500, "height": 1100}, locale="zh-CN")
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1600}, locale="zh-CN")
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     try:

@@ -30,6 +30,7 @@ WORKSPACE_ENV = "WB_WORKSPACE"
 #: dashboard name -> notebook in notebooks/dashboards
 DASHBOARDS = {"overview": "overview.ipynb", "explorer": "explorer.ipynb"}
 PAGE_SIZE = 20
+ALL = ""  # drop-down value for "no filter" (ipywidgets shows a None value as an empty box)
 MAX_UNIT_OPTIONS = 500
 PROVINCE_UNITS_ZH = "省直单位"
 CITY_OWN_ZH = "市本级"
@@ -47,7 +48,7 @@ _STAGE_TABLES = {"joint_police": "police", "joint_finance": "payroll", "joint_hr
 STYLE = """<style>
 .wb-app {font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", sans-serif;}
 .wb-title {font-size: 22px; font-weight: 600; margin: 4px 0 8px 0;}
-.wb-card {border: 1px solid #ddd; border-radius: 6px; padding: 6px 12px; min-width: 120px; background: #fafafa;}
+.wb-card {border: 1px solid #ddd; border-radius: 6px; padding: 6px 12px; min-width: 120px; background: #fafafa; margin: 0 8px 8px 0;}
 .wb-card .wb-label {color: #555; font-size: 13px;}
 .wb-card .wb-value {font-size: 22px; font-weight: 600;}
 .wb-sev-critical .wb-value {color: #8b0000;} .wb-sev-high .wb-value {color: #d62728;}
@@ -135,14 +136,14 @@ def map_region(codes: pd.Series) -> pd.Series:
     return s.where(s.isin(known), city.where(city.isin(known), regions.province_code()))
 
 
-def city_options() -> list[tuple[str, str | None]]:
+def city_options() -> list[tuple[str, str]]:
     cities = regions.regions().query("level == @regions.CITY")
-    return [("全省", None), *zip(cities["name"], cities["region_code"], strict=True)]
+    return [("全省", ALL), *zip(cities["name"], cities["region_code"], strict=True)]
 
 
-def region_options() -> list[tuple[str, str | None]]:
+def region_options() -> list[tuple[str, str]]:
     """全省, then each city followed by its counties (indented)."""
-    out: list[tuple[str, str | None]] = [("全省", None)]
+    out: list[tuple[str, str]] = [("全省", ALL)]
     for name, code in city_options()[1:]:
         out.append((name, code))
         out += [("\u3000" + regions.name_of(c), c) for c in regions.children(code)]
@@ -241,12 +242,13 @@ def progress_figure(rows: pd.DataFrame, title: str = "工作进度（按阶段�
             text[i, j] = ("未抽中" if s == "results" else "—") if of == 0 else \
                 ("✓" if k == of else "✗") if of == 1 else f"{k}/{of}"
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(STAGES.values()), y=rows["name"], text=text, texttemplate="%{text}", zmin=0, zmax=1,
+        z=z, x=[v.replace("·", "<br>") for v in STAGES.values()], y=rows["name"], text=text, texttemplate="%{text}", zmin=0, zmax=1,
         showscale=False, xgap=2, ygap=2, colorscale=[[0, "#f4a6a6"], [0.5, "#f7d774"], [1, "#9fd89f"]],
         hovertemplate="%{y} · %{x}：%{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
-    return figures._layout(fig, title, height=max(260, 30 * len(rows) + 120))
+    return figures._layout(fig, title, height=max(260, 30 * len(rows) + 140),
+                           margin={"l": 90, "r": 20, "t": 110, "b": 20})
 
 
 # ------------------------------------------------------------------------------------------ overview
@@ -302,7 +304,7 @@ class OverviewData:
 
 HEADLINE_CARDS = (
     ("units", "机构数"), ("quota", "核定编制数"), ("staff", "实有人数"), ("paid", "财政供养人数"),
-    ("findings", "问题总数"), *((f"findings_{s}", f"{contract.SEVERITY_ZH[s]}问题") for s in contract.SEVERITIES),
+    ("findings", "问题总数"), *((f"findings_{s}", f"问题·{contract.SEVERITY_ZH[s]}") for s in contract.SEVERITIES),
     ("clears_passed", "四清通过项"),
 )
 FIGURE_SLOTS = ("clears", "progress", "hierarchy", "rules", "regions")
@@ -337,9 +339,9 @@ class OverviewApp:
         self.cards = {key: _card(label, f"wb-headline-{key.replace('_', '-')}") for key, label in HEADLINE_CARDS}
         for s in contract.SEVERITIES:
             self.cards[f"findings_{s}"].add_class(f"wb-sev-{s}")
-        self.city = w.Dropdown(options=city_options(), value=None, description="地区")
+        self.city = w.Dropdown(options=city_options(), value=ALL, description="地区")
         self.city.add_class("wb-city-filter")
-        self.city.observe(lambda ch: self.update(ch["new"]), "value")
+        self.city.observe(lambda ch: self.update(ch["new"] or None), "value")
         self.note = w.HTML()
         self.note.add_class("wb-note")
         self.slots = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
@@ -350,7 +352,7 @@ class OverviewApp:
             self.slots["regions"],
         ])
         root = w.VBox([w.HTML(STYLE), self.title, w.HBox([self.city, self.note]),
-                       w.HBox(list(self.cards.values()), layout=w.Layout(flex_flow="row wrap", gap="8px")),
+                       w.HBox(list(self.cards.values()), layout=w.Layout(flex_flow="row wrap")),
                        grid])
         root.add_class("wb-app")
         root.add_class("wb-overview")
@@ -388,7 +390,7 @@ class OverviewApp:
 
         def run():
             for _, code in city_options():
-                self.outputs(code, data, cache)
+                self.outputs(code or None, data, cache)
         t = threading.Thread(target=run, daemon=True)
         t.start()
         return t
@@ -465,14 +467,14 @@ class ExplorerApp:
     # builders
     def build(self) -> w.Box:
         self.rule = w.Dropdown(options=self._rule_options(), description="规则")
-        self.severity = w.Dropdown(options=[("全部", None)] + [(contract.SEVERITY_ZH[s], s)
+        self.severity = w.Dropdown(options=[("全部", ALL)] + [(contract.SEVERITY_ZH[s], s)
                                                              for s in contract.SEVERITIES], description="严重程度")
         self.region = w.Dropdown(options=region_options(), description="地区")
-        self.unit = w.Dropdown(options=[("全部机构", None)], description="机构")
+        self.unit = w.Dropdown(options=[("全部机构", ALL)], description="机构")
         self.prev_btn, self.next_btn = w.Button(description="上一页"), w.Button(description="下一页")
         self.pager = w.HTML()
         self.table = w.HTML()
-        self.person_select = w.Dropdown(options=[("请选择人员", None)], description="人员")
+        self.person_select = w.Dropdown(options=[("请选择人员", -1)], value=-1, description="人员")
         self.unit_panel, self.person_panel, self.count = w.HTML(), w.HTML(), w.HTML()
         for widget, css in ((self.rule, "wb-filter-rule"), (self.severity, "wb-filter-severity"),
                             (self.region, "wb-filter-region"), (self.unit, "wb-filter-unit"),
@@ -502,14 +504,14 @@ class ExplorerApp:
         root.add_class("wb-explorer")
         return root
 
-    def _rule_options(self) -> list[tuple[str, str | None]]:
+    def _rule_options(self) -> list[tuple[str, str]]:
         rules = self.findings.drop_duplicates("rule_id").sort_values("rule_id")
-        return [("全部规则", None), *((f"{r} {t}", r) for r, t in zip(rules["rule_id"], rules["title"], strict=True))]
+        return [("全部规则", ALL), *((f"{r} {t}", r) for r, t in zip(rules["rule_id"], rules["title"], strict=True))]
 
     def _set_unit_options(self) -> None:
         """Units of the chosen region that have findings (most findings first, capped)."""
         f = self.findings
-        if self.region.value is not None:
+        if self.region.value:
             f = f[f["region_key"].isin(summaries.scope_codes(self.region.value))]
         top = f.groupby("org_code").size().sort_values(ascending=False, kind="stable").head(MAX_UNIT_OPTIONS)
         names = self.units["org_name"].reindex(top.index)
@@ -517,8 +519,8 @@ class ExplorerApp:
                  for c, n, k in zip(top.index, names, top.to_numpy(), strict=True)]
         self._syncing = True
         try:
-            self.unit.options = [("全部机构", None), *zip(label, top.index, strict=True)]
-            self.unit.value = None
+            self.unit.options = [("全部机构", ALL), *zip(label, top.index, strict=True)]
+            self.unit.value = ALL
         finally:
             self._syncing = False
 
@@ -539,20 +541,20 @@ class ExplorerApp:
     def _on_person(self, change) -> None:
         if not self._syncing:
             idx = change["new"]
-            self.person = self._page_ids[idx] if idx is not None else None
+            self.person = self._page_ids[idx] if idx is not None and idx >= 0 else None
             self.update()
 
     # data
     def filtered(self) -> pd.DataFrame:
         """Findings matching the current filters (severity order as summaries.findings_list)."""
         f, keep = self.findings, np.ones(len(self.findings), dtype=bool)
-        if self.rule.value is not None:
+        if self.rule.value:
             keep &= (f["rule_id"] == self.rule.value).to_numpy()
-        if self.severity.value is not None:
+        if self.severity.value:
             keep &= (f["severity"] == self.severity.value).to_numpy()
-        if self.region.value is not None:
+        if self.region.value:
             keep &= f["region_key"].isin(summaries.scope_codes(self.region.value)).to_numpy()
-        if self.unit.value is not None:
+        if self.unit.value:
             keep &= (f["org_code"] == self.unit.value).to_numpy()
         return f[keep]
 
@@ -620,14 +622,14 @@ class ExplorerApp:
             self._syncing = True
             try:
                 self._page_ids = ids_now
-                self.person_select.options = [("请选择人员", None)] + [
+                self.person_select.options = [("请选择人员", -1)] + [
                     (f"{m} · {n if isinstance(n, str) else c}", i)
                     for i, (m, n, c) in enumerate(zip(persons["id_masked"], persons["org_name"],
                                                       persons["org_code"], strict=True))]
-                self.person_select.value = (ids_now.index(self.person) if self.person in ids_now else None)
+                self.person_select.value = ids_now.index(self.person) if self.person in ids_now else -1
             finally:
                 self._syncing = False
-        self.unit_panel.value = self.unit_html(self.unit.value)
+        self.unit_panel.value = self.unit_html(self.unit.value or None)
         self.person_panel.value = self.person_html(self.person)
 
     def show(self) -> None:
@@ -637,7 +639,7 @@ class ExplorerApp:
             self.load()
             self._syncing = True
             try:
-                self.rule.options, self.rule.value = self._rule_options(), None
+                self.rule.options, self.rule.value = self._rule_options(), ALL
             finally:
                 self._syncing = False
             self._set_unit_options()

@@ -1,0 +1,183 @@
+"""The dashboard apps in-process (no browser): numbers agree with summaries and plain SQL, progress by stage,
+the person drill-down masks IDs, the server's command line and the notebooks' shape."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench import contract, dashboards, regions, serve, summaries
+from workbench import workspace as wsmod
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ws_copy(sample_ws, tmp_path_factory) -> Path:
+    """A private copy of the sample province (tests here may change it)."""
+    out = tmp_path_factory.mktemp("dashapps") / "workspace.duckdb"
+    shutil.copyfile(sample_ws, out)
+    wsmod.publish(out)
+    return out
+
+
+def _sql(ws: Path, sql: str, params=None):
+    con = wsmod.connect(ws, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_overview_headline_equals_summaries(ws_copy):
+    app = dashboards.OverviewApp(ws_copy)
+    con = wsmod.reader(ws_copy)
+    try:
+        for _, code in dashboards.city_options():
+            want = summaries.headline(con, code or None).iloc[0]
+            got = app.data.headline(code or None)
+            assert {k: int(want[k]) for k in got} == got, code
+    finally:
+        con.close()
+
+
+def test_overview_figures_follow_the_city(ws_copy):
+    app = dashboards.OverviewApp(ws_copy)
+    city = "620100"
+    total = app.data.headline(city)["findings"]
+    figs = app.data.figures(city)
+    sun = figs["hierarchy"].data[0]
+    assert sun.ids[0] == city and int(sun.values[0]) == total
+    assert sum(int(sum(t.x)) for t in figs["rules"].data) == total
+    for fig in figs.values():
+        assert fig.layout.title.text.startswith(regions.name_of(city))
+    app.update(city)
+    assert f"{app.data.headline(city)['staff']:,}" in app.cards["staff"].value
+    assert "wb-scope-620100" in app.root._dom_classes
+    out = app.slots["rules"].outputs[0]
+    assert out["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"].startswith("兰州市")
+
+
+def test_progress_by_stage_follows_what_is_loaded(ws_copy, tmp_path):
+    ws = tmp_path / "ws.duckdb"
+    shutil.copyfile(ws_copy, ws)
+    county = "620102"
+    with wsmod.writer(ws) as con:  # this county's payroll never arrived
+        con.execute("DELETE FROM payroll WHERE org_code IN (SELECT org_code FROM orgs WHERE region_code = ?)",
+                    [county])
+    con = wsmod.reader(ws)
+    try:
+        flags = dashboards.progress_flags(con)
+    finally:
+        con.close()
+    rows = dashboards.progress_rows(flags, None).set_index("name")
+    city = regions.name_of("620100")
+    members = [c for c in regions.descendants("620100")
+               if c in set(regions.county_level()["region_code"])
+               or _sql(ws, "SELECT count(*) FROM orgs WHERE region_code = ?", [c])[0][0] > 0]
+    with_pay = sum(
+        _sql(ws, "SELECT count(*) FROM payroll p JOIN orgs o USING (org_code) WHERE o.region_code = ?", [c])[0][0] > 0
+        for c in members)
+    assert rows.loc[city, "joint_finance_of"] == len(members)
+    assert rows.loc[city, "joint_finance_n"] == with_pay == len(members) - 1
+    assert rows.loc[city, "summary"] == rows.loc[city, "self_check"]  # a rule run exists
+    assert rows.loc[city, "sample"] == 0  # no sampling plan yet
+    detail = dashboards.progress_rows(flags, "620100").set_index("name")
+    assert not bool(detail.loc[regions.name_of(county), "joint_finance"])
+    fig = dashboards.progress_figure(detail.reset_index())
+    assert "✗" in list(fig.data[0].text[list(detail.index).index(regions.name_of(county))])
+
+
+def test_explorer_filters_and_person_records_are_masked(ws_copy):
+    app = dashboards.ExplorerApp(ws_copy)
+    run = _sql(ws_copy, "SELECT max(run_id) FROM finding_runs")[0][0]
+    total = _sql(ws_copy, "SELECT count(*) FROM findings WHERE run_id = ?", [run])[0][0]
+    assert len(app.filtered()) == total
+    app.severity.value = "critical"
+    crit = _sql(ws_copy, "SELECT count(*) FROM findings WHERE run_id = ? AND severity = 'critical'", [run])[0][0]
+    assert len(app.filtered()) == crit and f"<b>{crit:,}</b>" in app.count.value
+    app.rule.value = "PER_DUPLICATE"
+    dup = app.filtered()["id_number"].iloc[0]
+    n_staff = _sql(ws_copy, "SELECT count(*) FROM staff WHERE id_number = ?", [dup])[0][0]
+    assert n_staff >= 2
+    con = wsmod.reader(ws_copy)
+    try:
+        recs = dashboards.person_records(con, dup)
+    finally:
+        con.close()
+    assert set(recs) == {"人员", "编外人员", "财政发放", "公安核查", "人社信息", "组织部门"}
+    assert len(recs["人员"]) == n_staff
+    shown = recs["人员"][contract.STAFF.column("id_number").header]
+    assert (shown == dup[:6] + "*" * 8 + dup[-4:]).all()
+    # choosing the person from the page's drop-down fills the panel, masked
+    idx = app._page_ids.index(dup)
+    app.person_select.value = idx
+    assert dup not in app.person_panel.value and dup[:6] + "********" + dup[-4:] in app.person_panel.value
+    assert "wb-person-staff" in app.person_panel.value
+    assert dup not in json.dumps(list(app.person_select.options), ensure_ascii=False)
+
+
+def test_explorer_unit_panel(ws_copy):
+    app = dashboards.ExplorerApp(ws_copy)
+    app.rule.value = "EST_OVER"
+    org = app.filtered()["org_code"].iloc[0]
+    app.unit.value = org
+    kind = app.filtered()["item"].iloc[0]
+    quota_col = contract.EST_KINDS[kind]
+    quota, = _sql(ws_copy, f"SELECT {quota_col} FROM orgs WHERE org_code = ?", [org])[0]
+    actual, = _sql(ws_copy, "SELECT count(DISTINCT id_number) FROM staff WHERE org_code = ? AND est_kind = ?",
+                   [org, kind])[0]
+    assert actual > quota
+    assert f"<td class=\"\">{kind}</td><td class=\"\">{quota}</td><td class=\"\">{actual}</td>" in app.unit_panel.value
+
+
+def test_resolve_workspace(monkeypatch, tmp_path):
+    monkeypatch.delenv(dashboards.WORKSPACE_ENV, raising=False)
+    with pytest.raises(ValueError, match="未指定工作区"):
+        dashboards.resolve_workspace(None)
+    monkeypatch.setenv(dashboards.WORKSPACE_ENV, str(tmp_path / "a.duckdb"))
+    assert dashboards.resolve_workspace(None) == tmp_path / "a.duckdb"
+    assert dashboards.resolve_workspace(tmp_path / "b.duckdb") == tmp_path / "b.duckdb"
+
+
+def test_server_command_line_and_urls(tmp_path):
+    argv = serve.voila_argv(serve.NOTEBOOKS, 8866, "127.0.0.1")
+    assert "--VoilaConfiguration.strip_sources=True" in argv
+    assert "--VoilaConfiguration.show_tracebacks=False" in argv
+    assert "--Voila.token=" in argv and "--Voila.ip=127.0.0.1" in argv
+    assert "--VoilaConfiguration.preheat_kernel=True" in argv
+    assert "--VoilaConfiguration.preheat_kernel=True" not in serve.voila_argv(serve.NOTEBOOKS, 1, "::1", preheat=False)
+    assert serve.is_local("127.0.0.1") and serve.is_local("localhost") and serve.is_local("::1")
+    assert not serve.is_local("0.0.0.0") and not serve.is_local("192.168.1.5")
+    links = serve.urls("0.0.0.0", 9000, "abc")
+    assert links["overview"] == "http://0.0.0.0:9000/voila/render/overview.ipynb?token=abc"
+    with pytest.raises(ValueError, match="令牌"):
+        serve.start(_tiny_ws(tmp_path), host="0.0.0.0", token="")
+    with pytest.raises(FileNotFoundError, match="工作区不存在"):
+        serve.prepare_workspace(tmp_path / "missing.duckdb")
+
+
+def _tiny_ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "tiny.duckdb"
+    wsmod.connect(ws).close()
+    assert not wsmod.snapshot_path(ws).exists()
+    serve.prepare_workspace(ws)
+    assert wsmod.snapshot_path(ws).exists()  # published so that readers never lock the workspace
+    return ws
+
+
+@pytest.mark.parametrize("name", sorted(dashboards.DASHBOARDS.values()))
+def test_notebooks_are_thin(name):
+    nb = nbformat.read(ROOT / "notebooks" / "dashboards" / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert "workspace = None" in code[0].source
+    for c in code:
+        assert not c.get("outputs") and c.get("execution_count") is None
+        assert "def " not in c.source and "class " not in c.source
+    last = [line for line in code[-1].source.splitlines() if line.strip()]
+    assert len(last) == 2 and last[0].startswith("app = ") and last[1] == "app.show()"
