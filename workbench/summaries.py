@@ -434,12 +434,19 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     return con.execute(f"SELECT {LATEST_RUN_SQL}").fetchone()[0]
 
 
-def _findings_rel(region_code: str | None, mapped: bool = True) -> str:
-    """SQL: latest-run findings with ``region_code`` mapped to a known region, limited to the scope."""
-    return f"""SELECT f.* REPLACE ({_map_region("f.region_code")} AS region_code),
-                      f.region_code AS region_code_raw
-               FROM findings f WHERE f.run_id = {LATEST_RUN_SQL}
-               AND {_map_region("f.region_code")} IN ({_in_list(region_code)})"""
+def _findings_rel(region_code: str | None) -> str:
+    """SQL: latest-run findings with ``region_code`` mapped to a known region, limited to the scope.
+
+    The mapping is computed once per distinct raw code (a handful), then joined.
+    """
+    where = "" if region_code is None or region_code == regions.province_code() else \
+        f"WHERE m.mapped IN ({_in_list(region_code)})"
+    return f"""SELECT f.* REPLACE (m.mapped AS region_code), f.region_code AS region_code_raw
+               FROM (SELECT * FROM findings WHERE run_id = {LATEST_RUN_SQL}) f
+               JOIN (SELECT raw, {_map_region("raw")} AS mapped
+                     FROM (SELECT DISTINCT region_code AS raw FROM findings WHERE run_id = {LATEST_RUN_SQL})) m
+                 ON m.raw IS NOT DISTINCT FROM f.region_code
+               {where}"""
 
 
 def _severity_order(df: pd.DataFrame, col: str = "severity") -> pd.DataFrame:
