@@ -27,7 +27,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm import tqdm
 
 from . import contract, normalize, readers, regions, workspace, xlsx
@@ -68,72 +67,74 @@ def _sheet_candidates(sheet_name: str) -> tuple[list[contract.Sheet], bool]:
 
 
 class _Loader:
-    """State of one intake call inside its transaction."""
+    """State of one intake call inside its transaction.
+
+    Chunks of every file are buffered per contract sheet in one canonical Arrow layout and validated and
+    inserted in large batches (a few SQL statements per 100 000 rows, not per sheet): DuckDB's per-statement
+    cost dominates otherwise with a hundred small county workbooks.
+    """
+
+    BATCH_ROWS = 100_000
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None):
         self.con, self.max_bytes = con, max_bytes
-        self.summary: list[dict] = []
+        self.entries: list[dict] = []  # per file × sheet, in file order; counts filled from batches
+        self.counts: dict[tuple[int, str], list[int]] = {}  # (load_id, sheet) -> [read, rejected]
+        self.buffers: dict[str, list[tuple[int, pa.Table]]] = {}
+        self.buffered: dict[str, int] = {}
         self.load_ids: list[int] = []
         orgs_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in contract.ORGS.columns)
         _run(con, f"CREATE OR REPLACE TEMP TABLE _stage_orgs ({orgs_cols}, _file VARCHAR, _sheet VARCHAR, "
-                    "_row BIGINT, _load_id BIGINT, _raw VARCHAR, _ord INTEGER)")
+                  "_row BIGINT, _load_id BIGINT, _raw VARCHAR, _ord INTEGER)")
 
     # ---------------------------------------------------------------------------------- one file
     def load_file(self, order: int, name: str, path: Path) -> None:
         con = self.con
         size, sha = path.stat().st_size, _sha256(path)
-        prev = con.execute("SELECT sha256 FROM loads WHERE file = ? AND status = 'loaded' "
-                           "ORDER BY load_id DESC LIMIT 1", [name]).fetchall()
-        prev = prev[0] if prev else None
-        if prev and prev[0] == sha:
-            self.summary.append(dict(file=name, sheet="", read=0, loaded=0, rejected=0, status=UNCHANGED,
-                                     message=f"文件“{name}”与已导入的版本内容相同（sha256 {sha[:12]}…），未重复导入。"))
+        prev_sha, n_prev = con.execute("SELECT arg_max(sha256, load_id), count(*) FROM loads "
+                                       "WHERE file = ? AND status = 'loaded'", [name]).fetchall()[0]
+        base = dict(file=name, path=str(path.resolve()), sha256=sha, size=size)
+        if prev_sha == sha:
+            self.entries.append(dict(base, load_id=None, sheet="", table=None, status="unchanged", message=(
+                f"文件“{name}”与已导入的版本内容相同（sha256 {sha[:12]}…），未重复导入。")))
             return
         load_id = con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
         self.load_ids.append(load_id)
-        replaced = con.execute("SELECT count(*) FROM loads WHERE file = ? AND status = 'loaded'", [name]).fetchall()[0][0] > 0
-        meta = dict(load_id=load_id, file=name, path=str(path.resolve()), sha256=sha, size=size)
-        rows: list[dict] = []
+        meta = dict(base, load_id=load_id, order=order)
+        sheets: list[dict] = []
         try:
             kind = readers.check_file(path, name, self.max_bytes)
             if kind == "csv":
                 cands = _sheet_candidates(Path(name).stem)[0]
-                self._load_sheet(meta, order, readers.csv_sheet(path, name, cands), rows, by_name=False)
+                self._load_sheet(meta, readers.csv_sheet(path, name, cands), sheets, by_name=False)
             else:
                 wb = readers.Workbook(path, name, self.max_bytes)
                 try:
                     for sheet_name, member in wb.sheets:
                         cands, by_name = _sheet_candidates(sheet_name)
-                        self._load_sheet(meta, order, wb.sheet(sheet_name, member, cands), rows, by_name)
+                        self._load_sheet(meta, wb.sheet(sheet_name, member, cands), sheets, by_name)
                 finally:
                     wb.close()
-            if not any(r["status"] == "loaded" for r in rows):
-                why = "；".join(r["message"] for r in rows if r["message"]) or "没有任何工作表"
+            if not any(r["status"] == "loaded" for r in sheets):
+                why = "；".join(r["message"] for r in sheets if r["message"]) or "没有任何工作表"
                 raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
         except ReadError as exc:
             self._undo(load_id)
-            self._log(meta, dict(sheet=None, table=None, read=0, loaded=0, rejected=0, status="failed",
-                                 message=str(exc)))
-            self.summary.append(dict(file=name, sheet="", read=0, loaded=0, rejected=0, status=FAILED,
-                                     message=str(exc)))
+            self.entries.append(dict(meta, sheet="", table=None, status="failed", message=str(exc)))
             return
-        if replaced:
+        if n_prev:
             self._drop_old(name, load_id)
-        for r in rows:
-            self._log(meta, r)
-            self.summary.append(dict(file=name, sheet=r["sheet"], read=r["read"], loaded=r["loaded"],
-                                     rejected=r["rejected"], load_id=load_id,
-                                     status=(REPLACED if replaced else LOADED) if r["status"] == "loaded" else SKIPPED,
-                                     message=r["message"]))
+        for r in sheets:
+            self.entries.append(dict(meta, **r, replaced=bool(n_prev)))
 
-    def _load_sheet(self, meta: dict, order: int, src: readers.SheetSource, rows: list[dict], by_name: bool) -> None:
+    def _load_sheet(self, meta: dict, src: readers.SheetSource, sheets: list[dict], by_name: bool) -> None:
         name, header = meta["file"], src.header
         if header is None:
             if by_name:
                 raise ReadError(f"文件“{name}”的工作表“{src.name}”在前{readers.HEADER_SCAN_ROWS}行中没有找到可识别的表头行"
                                 "（应为模板中的中文列名，如“公民身份号码”“姓名”）。")
-            rows.append(dict(sheet=src.name, table=None, read=0, loaded=0, rejected=0, status="skipped",
-                             message=f"工作表“{src.name}”{src.message or '没有可识别的表头'}，已忽略。"))
+            sheets.append(dict(sheet=src.name, table=None, status="skipped",
+                               message=f"工作表“{src.name}”{src.message or '没有可识别的表头'}，已忽略。"))
             return
         sheet = header.sheet
         missing = header.missing()
@@ -146,59 +147,76 @@ class _Loader:
             notes.append("忽略未知列：" + "、".join(f"“{h}”" for h in header.extras.values()) + "（原值保留在被拒行的原始记录中）")
         if header.duplicates:
             notes.append("重复的列只取第一列，忽略：" + "、".join(f"“{h}”" for h in header.duplicates))
-        counts = [0, 0]
+        self.counts.setdefault((meta["load_id"], src.name), [0, 0])
         for chunk in src.chunks:
-            r, j = self._load_chunk(meta, order, src.name, header, chunk)
-            counts[0] += r
-            counts[1] += j
-        rows.append(dict(sheet=src.name, table=sheet.table, read=counts[0], loaded=counts[0] - counts[1],
-                         rejected=counts[1], status="loaded", message="；".join(notes)))
+            table = normalize.prepare(chunk, header, meta["load_id"], meta["file"], src.name, meta["order"])
+            self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
+            self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.num_rows
+            if self.buffered[sheet.table] >= self.BATCH_ROWS:
+                self._flush(sheet)
+        sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
 
-    def _load_chunk(self, meta: dict, order: int, sheet_name: str, header: readers.Header,
-                    chunk: readers.Chunk) -> tuple[int, int]:
-        con, sheet = self.con, header.sheet
+    def _flush(self, sheet: contract.Sheet) -> None:
+        """Validate and insert the buffered rows of one contract sheet (set-based, a few statements)."""
+        parts = self.buffers.pop(sheet.table, [])
+        self.buffered[sheet.table] = 0
+        if not parts:
+            return
+        con = self.con
         # Arrow tables are scanned through DuckDB's replacement scan of these local names, not register():
         # a registered table stays pinned until the transaction commits, which would unbound memory.
-        _chunk_in = normalize.prepare(chunk, header)
-        _stage = con.sql(normalize.stage_sql(header, "_chunk_in")).to_arrow_table()
-        rejected = pc.sum(_stage.column("_bad").cast(pa.int64())).as_py() or 0
-        m = [meta["file"], sheet_name, meta["load_id"]]
+        _chunk_in = pa.concat_tables([t for _, t in parts])
+        del parts
+        _stage = con.sql(normalize.stage_sql(sheet, "_chunk_in")).to_arrow_table()
         vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
+        meta_cols = "_file, _sheet, _row, _load_id"
         if sheet is contract.ORGS:
-            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, ?, ?, s._row, ?, {normalize.raw_json_sql(header, 'c')}, "
-                        f"{int(order)} FROM _stage s JOIN _chunk_in c USING (_row) WHERE NOT s._bad", m).fetchall()
+            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, s._file, s._sheet, s._row, s._load_id, "
+                        f"{normalize.raw_json_sql(sheet, 'c')}, s._ord "
+                        f"FROM _stage s JOIN _chunk_in c USING (_load_id, _sheet, _row) WHERE NOT s._bad").fetchall()
         else:
             cols = ", ".join(ident(c.name) for c in sheet.columns)
-            con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, _file, _sheet, _row, _load_id) "
-                        f"SELECT {vals}, ?, ?, _row, ? FROM _stage WHERE NOT _bad", m).fetchall()
+            con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
+                        f"SELECT {vals}, {meta_cols} FROM _stage WHERE NOT _bad").fetchall()
+        counts = con.execute("SELECT _load_id, _sheet, count(*), count(*) FILTER (WHERE _bad) FROM _stage "
+                             "GROUP BY ALL").fetchall()
+        rejected = 0
+        for load_id, sheet_name, n, bad in counts:
+            c = self.counts.setdefault((load_id, sheet_name), [0, 0])
+            c[0] += n
+            c[1] += bad
+            rejected += bad
         if rejected:
             names = set(sheet.names)
             region = "CASE WHEN s.err_region_code IS NULL THEN s.val_region_code END" if "region_code" in names else "NULL"
             org = "s.val_org_code" if "org_code" in names else "NULL"
-            raw = normalize.raw_json_sql(header, "c")
-            parts = [
-                f"SELECT s._row, {q(c.header)} AS col, c.{ident('r_' + c.name)} AS value, "
+            raw = normalize.raw_json_sql(sheet, "c")
+            selects = [
+                f"SELECT s._load_id, s._file, s._sheet, s._row, {q(c.header)} AS col, c.{ident('r_' + c.name)} AS value, "
                 f"s.{ident('err_' + c.name)} AS reason, {region} AS region_code, {org} AS org_code, {raw} AS raw "
-                f"FROM _stage s JOIN _chunk_in c USING (_row) WHERE s.{ident('err_' + c.name)} IS NOT NULL"
-                for c in sheet.columns if c.name in header.columns.values()
+                f"FROM _stage s JOIN _chunk_in c USING (_load_id, _sheet, _row) WHERE s.{ident('err_' + c.name)} IS NOT NULL"
+                for c in sheet.columns
             ]
-            con.execute(f"INSERT INTO rejects SELECT ?, ?, ?, ?, _row, col, value, reason, region_code, org_code, raw "
-                        f"FROM ({' UNION ALL '.join(parts)}) ORDER BY _row",
-                        [meta["load_id"], meta["file"], sheet_name, sheet.table]).fetchall()
-        return _stage.num_rows, rejected
+            con.execute(f"INSERT INTO rejects SELECT _load_id, _file, _sheet, {q(sheet.table)}, _row, col, value, reason, "
+                        f"region_code, org_code, raw FROM ({' UNION ALL '.join(selects)}) ORDER BY _load_id, _sheet, _row"
+                        ).fetchall()
+
+    def flush_all(self) -> None:
+        for s in contract.SHEETS:
+            self._flush(s)
 
     # ---------------------------------------------------------------------------------- bookkeeping
-    def _log(self, meta: dict, r: dict) -> None:
-        _run(self.con,
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_localtimestamp(), ?, ?)",
-            [meta["load_id"], meta["file"], meta["path"], meta["sha256"], meta["size"], r["sheet"], r["table"],
-             r["read"], r["loaded"], r["rejected"], r["status"], r["message"]])
-
     def _undo(self, load_id: int) -> None:
+        for table, parts in self.buffers.items():
+            kept = [(i, t) for i, t in parts if i != load_id]
+            self.buffers[table] = kept
+            self.buffered[table] = sum(t.num_rows for _, t in kept)
         for s in contract.SHEETS:
             _run(self.con, f"DELETE FROM {ident(s.table)} WHERE _load_id = ?", [load_id])
         _run(self.con, "DELETE FROM _stage_orgs WHERE _load_id = ?", [load_id])
         _run(self.con, "DELETE FROM rejects WHERE load_id = ?", [load_id])
+        for key in [k for k in self.counts if k[0] == load_id]:
+            del self.counts[key]
 
     def _drop_old(self, name: str, load_id: int) -> None:
         for s in contract.SHEETS:
@@ -206,11 +224,12 @@ class _Loader:
         _run(self.con, "DELETE FROM _stage_orgs WHERE _file = ? AND _load_id <> ?", [name, load_id])
         _run(self.con, "DELETE FROM rejects WHERE file = ? AND load_id <> ?", [name, load_id])
         _run(self.con, "UPDATE loads SET status = 'replaced' WHERE file = ? AND status = 'loaded' AND load_id <> ?",
-                         [name, load_id])
+             [name, load_id])
 
     # ---------------------------------------------------------------------------------- end of call
-    def finish(self) -> None:
-        """Resolve duplicate 机构 keys, then fill in the region of rejects from their unit."""
+    def finish(self) -> pd.DataFrame:
+        """Flush, resolve duplicate 机构 keys, fill in the region of rejects, write the load log; the summary."""
+        self.flush_all()
         con = self.con
         cols = ", ".join(ident(c.name) for c in contract.ORGS.columns)
         key = contract.ORGS.key[0]
@@ -225,7 +244,7 @@ class _Loader:
                        FROM orgs GROUP BY {key}) e USING ({key})
             WINDOW w AS (PARTITION BY s.{key} ORDER BY s._ord, s._row)""")
         _run(con, f"INSERT INTO orgs ({cols}, _file, _sheet, _row, _load_id) "
-                    f"SELECT {cols}, _file, _sheet, _row, _load_id FROM _orgs_ranked WHERE _rn = 1 AND _old_file IS NULL")
+                  f"SELECT {cols}, _file, _sheet, _row, _load_id FROM _orgs_ranked WHERE _rn = 1 AND _old_file IS NULL")
         header = contract.ORGS.column(key).header
         _run(con, f"""
             INSERT INTO rejects
@@ -239,12 +258,7 @@ class _Loader:
         dups = con.execute("SELECT _load_id, _sheet, count(*) FROM _orgs_ranked "
                            "WHERE NOT (_rn = 1 AND _old_file IS NULL) GROUP BY ALL").fetchall()
         for load_id, sheet, n in dups:
-            _run(con, "UPDATE loads SET rows_loaded = rows_loaded - ?, rows_rejected = rows_rejected + ? "
-                        "WHERE load_id = ? AND sheet = ?", [n, n, load_id, sheet])
-            for r in self.summary:
-                if r.get("load_id") == load_id and r["sheet"] == sheet:
-                    r["loaded"] -= n
-                    r["rejected"] += n
+            self.counts[(load_id, sheet)][1] += n
         if self.load_ids:
             ids = ", ".join(str(i) for i in self.load_ids)
             _run(con, f"""
@@ -259,6 +273,29 @@ class _Loader:
                   AND substr(org_code, 3, 6) IN ({codes})""")
         _run(con, "DROP TABLE IF EXISTS _orgs_ranked")
         _run(con, "DROP TABLE IF EXISTS _stage_orgs")
+        return self._log()
+
+    def _log(self) -> pd.DataFrame:
+        """One ``loads`` row per new file × sheet (failed files too); the summary rows, in file order."""
+        log, summary = [], []
+        for e in self.entries:
+            read, rejected = self.counts.get((e["load_id"], e["sheet"]), [0, 0])
+            loaded = read - rejected
+            status = {"loaded": REPLACED if e.get("replaced") else LOADED, "skipped": SKIPPED,
+                      "failed": FAILED, "unchanged": UNCHANGED}[e["status"]]
+            summary.append(dict(file=e["file"], sheet=e["sheet"], read=read, loaded=loaded, rejected=rejected,
+                                status=status, message=e["message"]))
+            if e["status"] != "unchanged":
+                log.append(dict(load_id=e["load_id"], file=e["file"], path=e["path"], sha256=e["sha256"],
+                                size=e["size"], sheet=e["sheet"] or None, table=e["table"], rows_read=read,
+                                rows_loaded=loaded, rows_rejected=rejected, status=e["status"], message=e["message"]))
+        if log:
+            _log_rows = pa.Table.from_pylist(log)
+            self.con.execute('INSERT INTO loads SELECT load_id, file, path, sha256, size, sheet, "table", rows_read, '
+                             "rows_loaded, rows_rejected, current_localtimestamp(), status, message FROM _log_rows"
+                             ).fetchall()
+        out = pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS))
+        return out.astype({"read": "int64", "loaded": "int64", "rejected": "int64"})
 
 
 # ------------------------------------------------------------------------------------------ API
@@ -295,13 +332,12 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
                     bar.set_postfix_str(name[-40:], refresh=False)
                     loader.load_file(order, name, path)
                     bar.update(path.stat().st_size)
-            loader.finish()
+            out = loader.finish()
             con.commit()
         except BaseException:
             con.rollback()
             raise
-    out = pd.DataFrame(loader.summary, columns=[*SUMMARY_COLUMNS])
-    return out.astype({"read": "int64", "loaded": "int64", "rejected": "int64"})
+    return out
 
 
 def rejects_frame(workspace_path, pii: str = "masked") -> pd.DataFrame:

@@ -9,6 +9,8 @@ and region codes without spaces and upper-cased) and a flag for numeric ID cells
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,19 +43,51 @@ def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-def prepare(chunk: Chunk, header: Header) -> pa.Table:
-    """Raw, normalised and numeric-flag columns of a chunk, plus ``_row``."""
-    cols: dict[str, pa.Array] = {"_row": chunk.rows}
+def _json_str(arr: pa.Array) -> pa.Array:
+    """JSON string literals of a text array (null -> null)."""
+    for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        arr = pc.replace_substring(arr, old, new)
+    return pc.binary_join_element_wise('"', arr, '"', "")
+
+
+def prepare(chunk: Chunk, header: Header, load_id: int, file: str, sheet_name: str, order: int) -> pa.Table:
+    """A chunk in the canonical layout of its contract sheet: metadata, then ``r_/v_/k_`` for every
+    column (all-null where the file lacks it) and ``_xjson``, the unknown columns as a JSON fragment."""
     n = chunk.table.num_rows
-    for j, name in header.columns.items():
-        col = header.sheet.column(name)
-        raw = chunk.table.column(f"c{j}").combine_chunks()
-        cols[f"r_{name}"] = raw
-        cols[f"v_{name}"] = normalize_text(raw, compact=col.type in COMPACT_TYPES)
+    by_name = {name: j for j, name in header.columns.items()}
+    cols: dict[str, pa.Array] = {
+        "_load_id": pa.repeat(pa.scalar(load_id, pa.int64()), n),
+        "_file": pa.repeat(pa.scalar(file, pa.string()), n),
+        "_sheet": pa.repeat(pa.scalar(sheet_name, pa.string()), n),
+        "_ord": pa.repeat(pa.scalar(order, pa.int32()), n),
+        "_row": chunk.rows,
+    }
+    no = pa.repeat(pa.scalar(False), n)
+    for col in header.sheet.columns:
+        j = by_name.get(col.name)
+        if j is None:
+            raw = pa.nulls(n, pa.string())
+            cols[f"r_{col.name}"], cols[f"v_{col.name}"], cols[f"k_{col.name}"] = raw, raw, no
+            continue
+        raw = chunk.table.column(f"c{j}").combine_chunks().cast(pa.string())
+        cols[f"r_{col.name}"] = raw
+        cols[f"v_{col.name}"] = normalize_text(raw, compact=col.type in COMPACT_TYPES)
         flag = chunk.numeric.get(f"c{j}")
-        cols[f"k_{name}"] = flag if flag is not None else pa.nulls(n, pa.bool_()).fill_null(False)
-    for j in header.extras:
-        cols[f"x_{j}"] = chunk.table.column(f"c{j}").combine_chunks()
+        cols[f"k_{col.name}"] = flag if flag is not None else no
+    pieces, extras = [], []
+    seen = {c.header for c in header.sheet.columns}
+    for j, h in header.extras.items():
+        key = h or f"第{j + 1}列"
+        while key in seen:
+            key += "_"
+        seen.add(key)
+        raw = chunk.table.column(f"c{j}").combine_chunks().cast(pa.string())
+        extras.append(normalize_text(raw))
+        pieces.append(pc.binary_join_element_wise(json.dumps(key, ensure_ascii=False) + ": ",
+                                                  pc.fill_null(_json_str(raw), "null"), ""))
+    cols["_xjson"] = pc.binary_join_element_wise(*pieces, ", ") if pieces else pa.nulls(n, pa.string())
+    values = [cols[f"v_{c.name}"] for c in header.sheet.columns] + extras
+    cols["_nonempty"] = pc.is_valid(pc.coalesce(*values))
     return pa.table(cols)
 
 
@@ -128,38 +162,23 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
     return val, err
 
 
-def stage_sql(header: Header, source: str) -> str:
-    """SELECT over a prepared chunk: ``_row``, ``val_*``, ``err_*`` and ``_bad`` (any error), non-empty rows only."""
-    sheet = header.sheet
-    parts = ["_row"]
-    present = set(header.columns.values())
+def stage_sql(sheet: contract.Sheet, source: str) -> str:
+    """SELECT over prepared chunks: metadata, ``val_*``, ``err_*`` and ``_bad`` (any error), non-empty rows only."""
+    parts = ["_load_id", "_file", "_sheet", "_ord", "_row"]
     errs = []
     for col in sheet.columns:
-        if col.name in present:
-            val, err = column_sql(col)
-        else:
-            val = (f"CAST({q(col.blank)} AS {col.sql_type})" if col.blank is not None else f"CAST(NULL AS {col.sql_type})")
-            err = "NULL"
+        val, err = column_sql(col)
         parts.append(f"{val} AS {ident('val_' + col.name)}")
         parts.append(f"CAST({err} AS VARCHAR) AS {ident('err_' + col.name)}")
         if err != "NULL":
             errs.append(ident("err_" + col.name))
-    nonempty = ", ".join([ident("v_" + n) for n in header.columns.values()]
-                         + [f"NULLIF(trim({ident(f'x_{j}')}), '')" for j in header.extras])
     bad = f"COALESCE({', '.join(errs)}) IS NOT NULL" if errs else "FALSE"
-    return (f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source} "
-            f"WHERE COALESCE({nonempty}) IS NOT NULL)")
+    return f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source} WHERE _nonempty)"
 
 
-def raw_json_sql(header: Header, alias: str) -> str:
-    """JSON object of the raw cells of a row (Chinese header -> text), extra columns included."""
-    sheet = header.sheet
-    items = [f"{q(sheet.column(n).header)}: {alias}.{ident('r_' + n)}" for n in header.columns.values()]
-    seen = {sheet.column(n).header for n in header.columns.values()}
-    for j, h in header.extras.items():
-        key = h or f"第{j + 1}列"
-        while key in seen:
-            key += "_"
-        seen.add(key)
-        items.append(f"{q(key)}: {alias}.{ident(f'x_{j}')}")
-    return "to_json({" + ", ".join(items) + "})"
+def raw_json_sql(sheet: contract.Sheet, alias: str) -> str:
+    """JSON object of the raw cells of a row (Chinese header -> text), unknown columns included."""
+    items = ", ".join(f"{q(c.header)}: {alias}.{ident('r_' + c.name)}" for c in sheet.columns)
+    obj = f"CAST(to_json({{{items}}}) AS VARCHAR)"
+    return (f"CASE WHEN {alias}._xjson IS NULL THEN {obj} "
+            f"ELSE rtrim({obj}, '}}') || ', ' || {alias}._xjson || '}}' END")
