@@ -19,26 +19,9 @@ _DECEASED = ", ".join(f"'{r}'" for r in c.POLICE_DECEASED)
 _PROVINCES = ", ".join(f"'{p}'" for p in PROVINCE_CODES)
 
 
-
 def _months(expr: str) -> str:
     """SQL text for a number of months as 60周岁 / 60周岁3个月 (retirement.describe_months)."""
     return (f"(({expr}) // 12) || '周岁' || CASE WHEN ({expr}) % 12 > 0 THEN (({expr}) % 12) || '个月' ELSE '' END")
-
-
-def _distinct_count(table: str, multi: str, keys: str, alias: str | None, out: str, where: str) -> str:
-    """count(DISTINCT id) per ``keys`` computed as count(*) minus the extra rows of ids on several rows.
-
-    Only ids listed in ``multi`` (ids with more than one row) can be counted twice, so the expensive
-    DISTINCT runs on that small subset instead of every row.
-    """
-    first = keys.split(",")[0].strip()
-    cols = ", ".join(k.strip() for k in keys.split(","))
-    rename = f", {keys.split(',')[-1].strip()} AS {alias}" if alias else ""
-    return f"""SELECT {cols}{rename}, n_rows - COALESCE(extra, 0) AS {out} FROM
-               (SELECT {cols}, count(*) AS n_rows FROM {table} WHERE {where} GROUP BY {cols}) AS t
-               LEFT JOIN (SELECT {cols}, count(*) - count(DISTINCT t.id) AS extra
-                          FROM {table} t SEMI JOIN {multi} m ON m.id = t.id WHERE {where} GROUP BY {cols}) AS x
-               USING ({cols}) WHERE {first} IS NOT NULL"""
 
 
 # ------------------------------------------------------------------------------------------------ 机构清
@@ -103,9 +86,15 @@ register(Rule(
     id="EST_OVER", title_zh="超编", title_en="Staff above establishment quota", severity="high", clear=EST,
     key="org, item=kind", sources=("orgs", "staff"), uses=("wb_quota", "wb_staff", "wb_multi"),
     fires_when="quota(o,k) > 0 and actual(o,k) > quota(o,k)",
-    query=f"""WITH a AS ({_distinct_count("wb_staff", "wb_multi", "org, est_kind", "kind", "actual", "known")})
+    # actual(o,k) = count(DISTINCT id), computed as rows minus the repeats of ids on several rows (wb_multi),
+    # so the expensive DISTINCT only runs on that small subset
+    query="""WITH n AS (SELECT org, est_kind AS kind, count(*) AS n FROM wb_staff WHERE known GROUP BY org, est_kind),
+                  x AS (SELECT p.org, p.est_kind AS kind, count(*) - count(DISTINCT p.id) AS extra
+                        FROM wb_staff p SEMI JOIN wb_multi m ON m.id = p.id WHERE p.known GROUP BY p.org, p.est_kind),
+                  a AS (SELECT n.org, n.kind, n.n - COALESCE(x.extra, 0) AS actual
+                        FROM n LEFT JOIN x ON x.org = n.org AND x.kind = n.kind)
              SELECT q.region_code, q.org AS org_code, NULL AS id_number, q.kind AS item,
-                    format('核定{{}}{{}}名，实有{{}}名，超编{{}}名', q.kind, q.quota, a.actual, a.actual - q.quota) AS detail
+                    format('核定{}{}名，实有{}名，超编{}名', q.kind, q.quota, a.actual, a.actual - q.quota) AS detail
              FROM wb_quota q JOIN a ON a.org = q.org AND a.kind = q.kind
              WHERE q.quota > 0 AND a.actual > q.quota""",
 ))
