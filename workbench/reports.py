@@ -439,24 +439,28 @@ def run_one(job: Job, opts: Options) -> Result:
                 if attempt == KERNEL_START_ATTEMPTS:
                     raise
         res.timings["execute"] = time.monotonic() - t0
+        # everything is rendered before anything is written; each file is written atomically, the HTML
+        # (the report readers open, listed by the index) last
         stem = job.stem
         t1 = time.monotonic()
-        ipynb = atomic_write_text(out / DIRS["ipynb"] / f"{stem}.ipynb", nbformat.writes(nb))
-        title = f"{job.name}（{job.code}）编制核查报告"
-        page = export_html(nb, title)
-        htmlp = atomic_write_text(out / DIRS["html"] / f"{stem}.html", page)
+        page = export_html(nb, f"{job.name}（{job.code}）编制核查报告")
         res.timings["html"] = time.monotonic() - t1
         t2 = time.monotonic()
         findings = rectify.findings_frame(opts.workspace, job.code, opts.pii, con=_worker_reader(opts.workspace))
         xlsxp = rectify.write_rectification(out / DIRS["xlsx"] / f"{stem}_整改台账.xlsx", findings,
                                             title=f"{job.name}整改台账")
         res.timings["xlsx"] = time.monotonic() - t2
+        ipynb = atomic_write_text(out / DIRS["ipynb"] / f"{stem}.ipynb", nbformat.writes(nb))
+        htmlp = atomic_write_text(out / DIRS["html"] / f"{stem}.html", page)
         res.outputs = {k: str(p.relative_to(out)) for k, p in
                        (("ipynb", ipynb), ("html", htmlp), ("xlsx", xlsxp))}
         res.outputs["findings"] = str(len(findings))
     except PapermillExecutionError as exc:
         res.status, res.error = "failed", f"第{exc.cell_index + 1}个单元格出错：{exc.ename}: {_first_line(exc.evalue)}"
         _keep_failed(out, job, exc, opts)
+    except TimeoutError:  # nbclient's CellTimeoutError, or the deadline passed between cells
+        res.status, res.error = "failed", f"报告生成超时（超过 {opts.timeout:g} 秒）"
+        _POOL.shutdown()  # the kernel is still busy with the timed-out cell
     except Exception as exc:  # any other failure of this report must not stop the others
         res.status, res.error = "failed", f"{type(exc).__name__}: {_first_line(str(exc))}"
         if not isinstance(exc, KernelStartError):
@@ -578,6 +582,11 @@ def build_manifest(con, ws: Path, out: Path, results: list[Result], started: dt.
         """SELECT file, sheet, "table", sha256, rows_loaded, rows_rejected, CAST(loaded_at AS VARCHAR)
            FROM loads ORDER BY file, sheet""").fetchall()
     settings = dict(con.execute("SELECT key, value FROM settings ORDER BY key").fetchall())
+    seeds = {k: v for k, v in settings.items() if "seed" in k.lower()}
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "sample_plan" in tables:
+        seeds["sampling_plans"] = {p: s for p, s in con.execute(
+            "SELECT plan_id, seed FROM sample_plan ORDER BY created_at").fetchall()}
     run = con.execute("SELECT run_id, CAST(finished_at AS VARCHAR) FROM finding_runs "
                       "ORDER BY run_id DESC LIMIT 1").fetchone()
     snap = wsmod.snapshot_path(ws)
@@ -586,7 +595,7 @@ def build_manifest(con, ws: Path, out: Path, results: list[Result], started: dt.
         "started_at": started.isoformat(timespec="seconds"),
         "duration_seconds": round(seconds, 3),
         "parameters": parameters,
-        "seeds": {k: v for k, v in settings.items() if "seed" in k.lower()},
+        "seeds": seeds,
         "settings": settings,
         "as_of": str(wsmod.as_of(con)),
         "finding_run": {"run_id": run[0], "finished_at": run[1]} if run else None,
