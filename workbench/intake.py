@@ -74,7 +74,7 @@ class _Loader:
     cost dominates otherwise with a hundred small county workbooks.
     """
 
-    BATCH_ROWS = 100_000
+    BATCH_BYTES = 24 * 2**20  # Arrow bytes buffered per sheet before a flush
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None):
         self.con, self.max_bytes = con, max_bytes
@@ -151,8 +151,8 @@ class _Loader:
         for chunk in src.chunks:
             table = normalize.prepare(chunk, header, meta["load_id"], meta["file"], src.name, meta["order"])
             self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
-            self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.num_rows
-            if self.buffered[sheet.table] >= self.BATCH_ROWS:
+            self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
+            if self.buffered[sheet.table] >= self.BATCH_BYTES:
                 self._flush(sheet)
         sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
 
@@ -210,7 +210,7 @@ class _Loader:
         for table, parts in self.buffers.items():
             kept = [(i, t) for i, t in parts if i != load_id]
             self.buffers[table] = kept
-            self.buffered[table] = sum(t.num_rows for _, t in kept)
+            self.buffered[table] = sum(t.nbytes for _, t in kept)
         for s in contract.SHEETS:
             _run(self.con, f"DELETE FROM {ident(s.table)} WHERE _load_id = ?", [load_id])
         _run(self.con, "DELETE FROM _stage_orgs WHERE _load_id = ?", [load_id])

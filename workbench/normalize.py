@@ -35,11 +35,13 @@ def ident(s: str) -> str:
 
 def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
     """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null."""
-    arr = pc.utf8_normalize(arr.cast(pa.string()), "NFKC")
+    arr = arr.cast(pa.string())
+    if not pc.all(pc.string_is_ascii(arr)).as_py():  # NFKC only changes non-ASCII text
+        arr = pc.utf8_normalize(arr, "NFKC")
     if compact:
-        arr = pc.utf8_upper(pc.replace_substring_regex(arr, r"\s+", ""))
+        arr = pc.ascii_upper(pc.replace_substring_regex(arr, r"\s+", ""))
     else:
-        arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s+", " "))
+        arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s\s+|[\t\r\n\f\v]", " "))
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 

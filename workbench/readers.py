@@ -446,7 +446,9 @@ class Workbook:
         else:
             pos = len(buf) if b"</sheetData>" not in buf else buf.find(b"</sheetData>")
         id_cols = [f"c{j}" for j, n in header.columns.items() if header.sheet.column(n).type == contract.ID]
-        chunks = prefetch(self._chunks(buf[pos:], blocks, root, letters, id_cols))
+        chunks = self._chunks(buf[pos:], blocks, root, letters, id_cols)
+        if b"</sheetData>" not in buf:  # more to come: read ahead in a background thread
+            chunks = prefetch(chunks)
         return SheetSource(sheet_name, header, chunks)
 
     def _chunks(self, buf: bytes, blocks: Iterator[bytes], root: bytes, letters: dict[int, str],
