@@ -61,7 +61,8 @@ from .synth_write import (
     write_xlsx,
 )
 
-PLANTED = 130  # about how many roster rows the planting adds
+PLANTED = 130  # about how many roster rows one planting round adds
+PERSONS_PER_ROUND = 25000  # larger samples repeat the planting block (more findings, more regions)
 PROVINCE_DIR = "省直"
 JOINT_DIR = "联合审核"
 STATS_DIR = "统计"
@@ -89,12 +90,17 @@ def _offstaff(rng: np.random.Generator, units: pd.DataFrame, n: int, taken: set)
                          "funding_source": np.where(rng.random(n) < 0.6, "财政", "自筹"), "start_date": start})
 
 
+def rounds(persons: int) -> int:
+    """How many times the planting block runs: once up to ~37,000 persons, 20 times for 500,000."""
+    return max(1, round(persons / PERSONS_PER_ROUND))
+
+
 def build_world(persons: int, seed: int) -> World:
     """Units, normal roster and off-staff, then every planting, then quotas and posts."""
     rng = np.random.default_rng(seed)
     taken_ids: set = set()
     taken_codes: set = set()
-    normal = max(persons - PLANTED, 300)
+    normal = max(persons - PLANTED * rounds(persons), 300)
     by_region = _staff_by_region(rng, normal)
     units = build_units(rng, by_region, taken_codes).rename(columns={"name": "org_name"})
     counts = np.zeros(len(units), dtype=np.int64)
@@ -105,14 +111,17 @@ def build_world(persons: int, seed: int) -> World:
     staff = default_flags(rng, roster(rng, units, counts, taken_ids), units)
     off = _offstaff(rng, units, max(int(normal * 0.08), 20), taken_ids)
     w = World(rng=rng, units=units, staff=staff, offstaff=off, taken_ids=taken_ids, taken_codes=taken_codes)
-    plant_org_rules(w)  # first: recodes units, so later references use the final codes
-    plant_out_of_scope(w)
-    plant_unknown(w)
-    plant_establishment(w)
-    plant_leaders(w)
-    plant_persons(w)
-    plant_payroll(w)
-    plant_stats(w)
+    for r in range(rounds(persons)):
+        w.round = r
+        plant_org_rules(w)  # first: recodes units, so later references use the final codes
+        if r == 0:
+            plant_out_of_scope(w)
+        plant_unknown(w)
+        plant_establishment(w)
+        plant_leaders(w)
+        plant_persons(w)
+        plant_payroll(w)
+        plant_stats(w)
     finalise(w)
     return w
 
@@ -369,7 +378,7 @@ def generate(out_dir, persons: int = 50000, seed: int = 20140331) -> dict:
     pd.DataFrame(rejects, columns=["file", "sheet", "row", "column", "reason"]).to_csv(
         out / "expected_rejects.csv", index=False, encoding="utf-8")
     manifest = {
-        "seed": seed, "persons": persons, "as_of": str(AS_OF), "staff_rows": len(w.staff),
+        "seed": seed, "persons": persons, "as_of": str(AS_OF), "planting_rounds": rounds(persons), "staff_rows": len(w.staff),
         "units": len(w.units), "rows_per_sheet": counts, "files": sorted(by_file),
         "truth_findings": len(truth), "expected_rejects": len(rejects),
     }

@@ -68,6 +68,7 @@ class World:
     whitespace_doc: set = dataclasses.field(default_factory=set)
     _order: list = dataclasses.field(default_factory=list)
     _rec: dict | None = None
+    round: int = 0  # planting round (large samples repeat the planting block, see synth.rounds)
     _host_pos: int = 0
 
     # ---------------------------------------------------------------------------- bookkeeping
@@ -662,16 +663,16 @@ def plant_payroll(w: World) -> None:
     r = w.add_staff(h, 2, tag="shared-1")
     for i in r["id_number"]:
         for m in (FEB, MAR):
-            w.account_override[(i, m)] = "6228480402564890018"
+            w.account_override[(i, m)] = f"62284804025{w.round:04d}0018"
         w.find("PAY_SHARED_ACCOUNT", h, i)
     for _ in range(3):
         h = w.host(in_scope_full)
         r = w.add_staff(h, tag="shared-3")
-        w.account_override[(r["id_number"].iloc[0], MAR)] = "6217002870003391245"
+        w.account_override[(r["id_number"].iloc[0], MAR)] = f"62170028700{w.round:04d}1245"
         w.find("PAY_SHARED_ACCOUNT", h, r["id_number"].iloc[0])
     for _ in range(2):
         r = w.add_staff(w.host(in_scope_full), tag="shared-feb")
-        w.account_override[(r["id_number"].iloc[0], FEB)] = "6228480402564899999"
+        w.account_override[(r["id_number"].iloc[0], FEB)] = f"62284804025{w.round:04d}9999"
     for _ in range(2):
         r = w.add_staff(w.host(in_scope_full), tag="blank-account")
         for m in (FEB, MAR):
