@@ -52,7 +52,6 @@ from .synth_write import (
     dirty_codes,
     dirty_dates,
     dirty_ids,
-    fullwidth,
     headers,
     insert_row,
     pick,
@@ -80,6 +79,7 @@ def _staff_by_region(rng: np.random.Generator, normal: int) -> dict[str, int]:
 
 
 def _offstaff(rng: np.random.Generator, units: pd.DataFrame, n: int, taken: set) -> pd.DataFrame:
+    """Normal 编外人员: fresh people in in-scope units, never on the payroll (so never counted as paid)."""
     u = units[units["in_scope"]]
     pick_units = u.iloc[rng.choice(len(u), n, p=(u["weight"] / u["weight"].sum()).to_numpy())]
     sexes = np.where(rng.random(n) < 0.5, "男", "女")
@@ -401,4 +401,4 @@ def cli_run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cli_arguments", "cli_run", "fullwidth", "generate"]
+__all__ = ["cli_arguments", "cli_run", "generate", "rounds"]

@@ -11,7 +11,6 @@ running rule logic over the tables.  Each planting is documented where it is mad
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -397,7 +396,7 @@ def plant_unknown(w: World) -> None:
     w.find("PAY_ORG_MISMATCH", x4, p["id_number"].iloc[0])
 
 
-def plant_establishment(w: World) -> dict:
+def plant_establishment(w: World) -> None:
     """EST_OVER (actual = quota + 1), EST_MIXED (kind with quota 0) and units exactly at quota."""
     # EST_OVER (a): two more persons of the main kind, quota = actual - 1.
     a = w.take()
@@ -423,7 +422,6 @@ def plant_establishment(w: World) -> dict:
     w.quota_lock[(m2, "行政编制")] = "zero"
     for i in r["id_number"]:
         w.find("EST_MIXED", m2, i)
-    return {}
 
 
 def plant_leaders(w: World) -> None:
@@ -787,7 +785,3 @@ def stats2013(w: World) -> pd.DataFrame:
         st.loc[(st["org_code"] == org) & (st["est_kind"] == kind), "quota"] += delta
     st = pd.concat([st, pd.DataFrame(w.stats_extra)], ignore_index=True)
     return st
-
-
-def as_date(v) -> dt.date | None:
-    return None if pd.isna(v) else pd.Timestamp(v).date()
