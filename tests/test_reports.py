@@ -293,7 +293,10 @@ def test_rectification_workbook(run):
     assert len(rows) == scraps(run, run["city"])["findings_total"]
     status = header.index(contract.RECTIFY_COLUMNS["status"])
     assert {row[status] for row in rows} == {contract.RECTIFY_STATUSES[0]}
-    assert any(dv.type == "list" for dv in sheet.data_validations.dataValidation)
+    dvs = sheet.data_validations.dataValidation
+    col = lambda name: openpyxl.utils.get_column_letter(header.index(name) + 1)  # noqa: E731
+    assert any(dv.type == "list" and col(contract.RECTIFY_COLUMNS["status"]) in str(dv.sqref) for dv in dvs)
+    assert any(dv.type == "date" and col(contract.RECTIFY_COLUMNS["deadline"]) in str(dv.sqref) for dv in dvs)
     for ws_ in wb.worksheets:
         for row in ws_.iter_rows():
             for c in row:

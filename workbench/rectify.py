@@ -7,6 +7,7 @@ formula and the ID column stays text.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def write_rectification(path: str | os.PathLike, findings: pd.DataFrame, title: 
         widths={h["title"]: 28, h["detail"]: 48, "机构名称": 30, h["org_code"]: 22, h["id_number"]: 22,
                 rc["measure"]: 36, rc["owner"]: 12, rc["deadline"]: 14, rc["status"]: 12},
         blank_rows=20,
+        validations={rc["deadline"]: {"validate": "date", "criteria": ">=", "value": dt.datetime(2000, 1, 1),
+                                      "error_title": "输入错误", "error_message": "“完成时限”请填写日期，如 2014-06-30。"}},
         notes={rc["measure"]: "填写具体整改措施", rc["owner"]: "填写责任单位及责任人",
                rc["deadline"]: "填写完成日期，格式如 2014-06-30",
                rc["status"]: "从下拉列表选择：" + "、".join(contract.RECTIFY_STATUSES),
