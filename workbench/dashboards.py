@@ -90,6 +90,8 @@ def plotly_output(fig: go.Figure) -> dict:
     # the template (~10 kB per figure) and the mode bar cost a third of a filter change in the browser;
     # plotly.js's own defaults look alike (white background, light grid)
     spec["layout"].pop("template", None)
+    for axis in ("xaxis", "yaxis"):  # the template's automargin keeps long category labels visible
+        spec["layout"].setdefault(axis, {}).setdefault("automargin", True)
     spec["config"] = {"displaylogo": False, "responsive": True, "displayModeBar": False}
     return {"output_type": "display_data", "metadata": {},
             "data": {"application/vnd.plotly.v1+json": spec, "text/plain": fig.layout.title.text or "图表"}}
@@ -242,8 +244,10 @@ def progress_figure(rows: pd.DataFrame, title: str = "工作进度（按阶段�
     text = np.empty(z.shape, dtype=object)
     for j, s in enumerate(stages):
         for i, (k, of) in enumerate(zip(rows[f"{s}_n"], rows[f"{s}_of"], strict=True)):
-            text[i, j] = ("未抽中" if s == "results" else "—") if of == 0 else \
-                ("✓" if k == of else "✗") if of == 1 else f"{k}/{of}"
+            if of == 0:
+                text[i, j] = "未抽中" if s == "results" and rows["sample_n"].iloc[i] > 0 else "—"
+            else:
+                text[i, j] = ("✓" if k == of else "✗") if of == 1 else f"{k}/{of}"
     fig = go.Figure(go.Heatmap(
         z=z, x=[v.replace("·", "<br>") for v in STAGES.values()], y=rows["name"], text=text, texttemplate="%{text}", zmin=0, zmax=1,
         showscale=False, xgap=2, ygap=2, colorscale=[[0, "#f4a6a6"], [0.5, "#f7d774"], [1, "#9fd89f"]],
