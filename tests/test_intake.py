@@ -489,3 +489,58 @@ def test_cli_intake_summary_and_rejects(tmp_path, ws, capsys):
     (d / "坏.xlsx").write_bytes(b"")
     rc = cli.main(["intake", str(d), "--workspace", str(ws)])
     assert rc == 1 and "空文件" in capsys.readouterr().out
+
+
+def _handmade_xlsx(path: Path, rows: list[list], numeric_first: bool = False) -> Path:
+    """A minimal workbook whose rows and cells carry no r="…" references (some generators write that)."""
+    def cell(v, numeric):
+        if numeric:
+            return f"<c><v>{v}</v></c>"
+        return f'<c t="inlineStr"><is><t>{v}</t></is></c>'
+    body = "".join("<row>" + "".join(cell(v, numeric_first and i > 1 and j == 0) for j, v in enumerate(r)) + "</row>"
+                   for i, r in enumerate(rows))
+    sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+             f'spreadsheetml/2006/main"><sheetData>{body}</sheetData></worksheet>')
+    ct = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+          '<Default Extension="xml" ContentType="application/xml"/>'
+          '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+          '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+          "</Types>")
+    rels = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    wb = ('<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+          'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+          '<sheet name="人员" sheetId="1" r:id="rId1"/></sheets></workbook>')
+    wbrels = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+              '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+              'Target="worksheets/sheet1.xml"/></Relationships>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in (("[Content_Types].xml", ct), ("_rels/.rels", rels), ("xl/workbook.xml", wb),
+                           ("xl/_rels/workbook.xml.rels", wbrels), ("xl/worksheets/sheet1.xml", sheet)):
+            z.writestr(name, data)
+    return path
+
+
+def test_rows_without_cell_references(tmp_path, ws):
+    rows = [["某县在编人员"], STAFF_H[:7], [pid(seq=1), "甲", "男", "1980-01-01", ORG_A, "行政编制", "公务员"],
+            [pid(seq=2)[:15], "乙", "女", "", ORG_A, "事业编制", "管理人员"]]
+    _handmade_xlsx(tmp_path / "h.xlsx", rows, numeric_first=True)
+    summary = intake.intake([tmp_path / "h.xlsx"], ws)
+    assert summary[["read", "loaded", "rejected"]].iloc[0].tolist() == [2, 0, 2]
+    r = rejects(ws)
+    assert r[["row", "column"]].values.tolist() == [[3, "公民身份号码"], [4, "公民身份号码"]]
+    assert all("文本" in x for x in r["reason"])
+
+
+def test_csv_with_title_line_and_scientific_ids(tmp_path, ws):
+    lines = ["某县人员名单（2014年）,,,,,,", ",".join(STAFF_H[:7]),
+             ",".join([pid(seq=1), "甲", "男", "1980/1/1", ORG_A, "行政编制", "公务员"]),
+             ",".join(["6.20102E+17", "乙", "女", "", ORG_A, "行政编制", "公务员"])]
+    (tmp_path / "名单.csv").write_bytes("\n".join(lines).encode("gb18030"))
+    summary = intake.intake([tmp_path / "名单.csv"], ws)
+    assert summary[["read", "loaded", "rejected"]].iloc[0].tolist() == [2, 1, 1]
+    r = rejects(ws)
+    assert r[["file", "sheet", "row", "column"]].values.tolist() == [["名单.csv", "名单", 4, "公民身份号码"]]
+    assert "文本" in r["reason"].iloc[0]
+    assert q(ws, "SELECT _row FROM staff")["_row"].tolist() == [3]

@@ -74,7 +74,7 @@ class _Loader:
     cost dominates otherwise with a hundred small county workbooks.
     """
 
-    BATCH_BYTES = 24 * 2**20  # Arrow bytes buffered per sheet before a flush
+    BATCH_BYTES = 8 * 2**20  # Arrow bytes buffered per sheet before a flush
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None):
         self.con, self.max_bytes = con, max_bytes
@@ -317,7 +317,7 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
     files = readers.list_sources(sources)
     as_of_date = _parse_as_of(as_of) if as_of is not None else None
     with workspace.writer(workspace_path) as con:
-        _run(con, "SET memory_limit = '256MB'")  # bounded memory: DuckDB spills/writes optimistically beyond this
+        _run(con, "SET memory_limit = '128MB'")  # bounded memory: DuckDB spills/writes optimistically beyond this
         con.begin()
         try:
             if as_of_date is not None:

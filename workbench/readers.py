@@ -454,8 +454,10 @@ class Workbook:
     def _chunks(self, buf: bytes, blocks: Iterator[bytes], root: bytes, letters: dict[int, str],
                 id_cols: list[str]) -> Iterator[Chunk]:
         done = False
+        # shared strings are parsed again for every slice: keep slices at least twice their size
+        limit = max(CHUNK_BYTES, 2 * len(self.sst or b""))
         while True:
-            while not done and len(buf) < CHUNK_BYTES:
+            while not done and len(buf) < limit:
                 block = next(blocks, None)
                 if block is None:
                     done = True
