@@ -342,6 +342,9 @@ def generate(out_dir, persons: int = 50000, seed: int = 20140331) -> dict:
         files = frame["_region"].map(file_of)
         for f, part in frame.groupby(files, sort=True):
             books.setdefault(f, {})[sheet] = part.drop(columns="_region").reset_index(drop=True)
+    for f in books:  # every region's workbook has all three sheets, even when one has no rows
+        for sheet, frame in (("机构", orgs), ("人员", staff), ("编外人员", off)):
+            books[f].setdefault(sheet, frame.drop(columns="_region").iloc[:0])
     joint = _joint_frames(rng, w)
     for m, frame in _payroll_frames(rng, w).items():
         joint[f"pay:{m}"] = frame
