@@ -155,6 +155,9 @@ def test_server_command_line_and_urls(tmp_path):
     assert not serve.is_local("0.0.0.0") and not serve.is_local("192.168.1.5")
     links = serve.urls("0.0.0.0", 9000, "abc")
     assert links["overview"] == "http://0.0.0.0:9000/voila/render/overview.ipynb?token=abc"
+    assert serve.resolve_token("127.0.0.1") == "" and serve.resolve_token("localhost", "t0k") == "t0k"
+    generated = serve.resolve_token("0.0.0.0")
+    assert len(generated) >= 24 and generated != serve.resolve_token("192.168.1.5")
     with pytest.raises(ValueError, match="令牌"):
         serve.start(_tiny_ws(tmp_path), host="0.0.0.0", token="")
     with pytest.raises(FileNotFoundError, match="工作区不存在"):
@@ -181,3 +184,44 @@ def test_notebooks_are_thin(name):
         assert "def " not in c.source and "class " not in c.source
     last = [line for line in code[-1].source.splitlines() if line.strip()]
     assert len(last) == 2 and last[0].startswith("app = ") and last[1] == "app.show()"
+
+
+@pytest.mark.slow
+def test_server_with_token_refuses_visitors_without_it(ws_copy, tmp_path):
+    """A real server started by the CLI with a token: the page needs it, and the printed URL carries it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "dashboard", "--workspace", str(ws_copy),
+                                 "--port", str(port), "--token", "s3cret-token", "--no-preheat"],
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "驾驶舱已启动" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.3)
+        out = log.read_text()
+        assert f"http://127.0.0.1:{port}/voila/render/overview.ipynb?token=s3cret-token" in out
+        url = f"http://127.0.0.1:{port}/voila/render/explorer.ipynb"
+        try:  # without the token: sent to the login page (or refused)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                assert "/login" in r.geturl()
+        except urllib.error.HTTPError as err:
+            assert err.code in (401, 403)
+        with urllib.request.urlopen(url + "?token=s3cret-token", timeout=120) as r:
+            page = r.read().decode()
+        assert r.status == 200 and "from workbench" not in page
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

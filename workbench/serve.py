@@ -84,15 +84,21 @@ def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float
     return False
 
 
+def resolve_token(host: str, token: str | None = None) -> str:
+    """The token to require: none on localhost unless given; generated for any other address."""
+    if token is None:
+        return "" if is_local(host) else secrets.token_urlsafe(24)
+    if not token and not is_local(host):
+        raise ValueError(f"绑定到非本机地址 {host} 时必须使用令牌（token）")
+    return token
+
+
 def start(workspace: str | os.PathLike, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
           token: str | None = None, preheat: bool = True, notebooks: Path = NOTEBOOKS,
           **popen) -> tuple[subprocess.Popen, str]:
     """Start Voila in the background; returns (process, token). Non-local hosts always get a token."""
     ws = prepare_workspace(workspace)
-    if token is None:
-        token = "" if is_local(host) else secrets.token_urlsafe(24)
-    if not token and not is_local(host):
-        raise ValueError(f"绑定到非本机地址 {host} 时必须使用令牌（token）")
+    token = resolve_token(host, token)
     env = {**os.environ, WORKSPACE_ENV: str(ws)}
     proc = subprocess.Popen(voila_argv(Path(notebooks), port, host, token, preheat), env=env,
                             cwd=str(notebooks), **popen)
