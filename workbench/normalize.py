@@ -95,23 +95,18 @@ def prepare(chunk: Chunk, header: Header, load_id: int, file: str, sheet_name: s
 
 # ------------------------------------------------------------------------------------------ SQL
 def _date_sql(v: str) -> str:
-    sep = (f"regexp_extract({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})(?:[-/.]|月)([0-9]{{1,2}})日?"
-           f"(?:[ T][0-9]{{1,2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\\.[0-9]+)?)?)?$', ['y', 'm', 'd'])")
-    compact = f"regexp_extract({v}, '^([0-9]{{4}})([0-9]{{2}})([0-9]{{2}})(?:\\.0+)?$', ['y', 'm', 'd'])"
-    parts = f"COALESCE(NULLIF({sep}, {{'y': '', 'm': '', 'd': ''}}), NULLIF({compact}, {{'y': '', 'm': '', 'd': ''}}))"
-    return (f"CAST(try_strptime(({parts}).y || '-' || ({parts}).m || '-' || ({parts}).d, '%Y-%m-%d') AS DATE)")
+    """2014-03-31, 2014/3/31, 2014.3.31, 2014年3月31日 (a time part ignored), 20140331 -> DATE; else NULL."""
+    iso = (f"regexp_replace({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})(?:[-/.]|月)([0-9]{{1,2}})日?"
+           f"(?:[ T][0-9]{{1,2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\\.[0-9]+)?)?)?$', '\\1-\\2-\\3')")
+    return (f"CAST(CASE WHEN regexp_full_match({v}, '[0-9]{{8}}') THEN try_strptime({v}, '%Y%m%d') "
+            f"ELSE try_strptime({iso}, '%Y-%m-%d') END AS DATE)")
 
 
 def _month_sql(v: str) -> str:
-    pats = [
-        "^([0-9]{4})(?:[-/.]|年)([0-9]{1,2})月?$",
-        "^([0-9]{4})([0-9]{2})$",
-        "^([0-9]{4})(?:[-/.]|年)([0-9]{1,2})(?:[-/.]|月)[0-9]{1,2}日?(?: [0-9:.]+)?$",
-    ]
-    empty = "{'y': '', 'm': ''}"
-    parts = "COALESCE(" + ", ".join(f"NULLIF(regexp_extract({v}, {q(p)}, ['y', 'm']), {empty})" for p in pats) + ")"
-    y, m = f"TRY_CAST(({parts}).y AS INTEGER)", f"TRY_CAST(({parts}).m AS INTEGER)"
-    return f"CASE WHEN {m} BETWEEN 1 AND 12 THEN printf('%04d-%02d', {y}, {m}) END"
+    """2014-03, 2014/3, 2014.3, 2014年3月, 201403 or a full date -> 'YYYY-MM'; else NULL."""
+    ym = (f"regexp_replace(regexp_replace({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})"
+          f"(?:月|(?:[-/.]|月)[0-9]{{1,2}}日?(?:[ T][0-9:.]+)?)?$', '\\1-\\2'), '^([0-9]{{4}})([0-9]{{2}})$', '\\1-\\2')")
+    return f"strftime(try_strptime({ym} || '-01', '%Y-%m-%d'), '%Y-%m')"
 
 
 def column_sql(col: contract.Column) -> tuple[str, str]:
