@@ -76,6 +76,12 @@ def main() -> None:
         synth.generate(work / "sample", persons=args.persons)
         intake.intake([work / "sample" / "inputs"], ws)
         rules.run_check(ws)
+        try:  # a sampling plan, as in the demo (the reports then show it)
+            from workbench import sampling_cli
+
+            sampling_cli.make_plan(ws, 20140331, work / "plan")
+        except ImportError:
+            pass
         print(f"prepared sample province ({args.persons} persons) in {time.perf_counter() - t0:.1f} s → {ws}")
     n = len(regions.regions())
 

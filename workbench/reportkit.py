@@ -128,7 +128,7 @@ def in_scope(rep: Report, frame):
 def headline_of(rep: Report, inst, tw, fr, clears) -> dict[str, Any]:
     """The headline numbers from the report's own rows (the same fields as :func:`headline`)."""
     if rep.is_unit:
-        return {**headline(rep.con, rep.code, UNIT, rep.org_codes), "clears_passed": int(clears["passed"].sum())}
+        return headline(rep.con, rep.code, UNIT, rep.org_codes)
     row = {**inst.iloc[0].to_dict(), **tw.iloc[0].to_dict(), **fr.iloc[0].to_dict()}
     row["clears_passed"] = int(clears["passed"].sum())
     return {k: _plain(row.get(k)) for k in HEADLINE_KEYS}
@@ -152,14 +152,7 @@ def headline(con, code: str, level: str | None = None, org_codes: list[str] | No
     if level != UNIT:
         row = summaries.headline(con, code).iloc[0].to_dict()
         return {k: _plain(row.get(k)) for k in HEADLINE_KEYS if k in row}
-    units = summaries.three_way_by_unit(con, None)
-    units = units[units["org_code"].isin(org_codes or [code])]
-    fl = summaries.findings_list(con, None)
-    fl = fl[fl["org_code"].isin(org_codes or [code])]
-    return {"units": int(units["registered"].sum()), "quota": int(units["quota"].sum()),
-            "staff": int(units["staff"].sum()), "paid": int(units["paid"].sum()), "findings": len(fl),
-            "findings_critical": int((fl["severity"] == "critical").sum()),
-            "findings_high": int((fl["severity"] == "high").sum())}
+    return headlines(con, [], {code: org_codes or [code]})[code]
 
 
 def headlines(con, codes: list[str], units: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
@@ -184,10 +177,12 @@ def headlines(con, codes: list[str], units: dict[str, list[str]] | None = None) 
         fl = summaries.findings_list(con, None)
         for code, orgs in units.items():
             u, f = tw_u[tw_u["org_code"].isin(orgs)], fl[fl["org_code"].isin(orgs)]
+            clears = four_clears(Report(con, code, code, UNIT, org_codes=orgs))
             out[code] = {"units": int(u["registered"].sum()), "quota": int(u["quota"].sum()),
                          "staff": int(u["staff"].sum()), "paid": int(u["paid"].sum()), "findings": len(f),
                          "findings_critical": int((f["severity"] == "critical").sum()),
-                         "findings_high": int((f["severity"] == "high").sum())}
+                         "findings_high": int((f["severity"] == "high").sum()),
+                         "clears_passed": int(clears["passed"].sum())}
     return out
 
 
