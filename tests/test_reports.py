@@ -213,7 +213,8 @@ def test_unit_report_covers_the_unit_and_its_institutions(run):
         n = con.execute(f"SELECT count(*) FROM findings WHERE {latest} AND org_code IN (SELECT unnest(?))",
                         [orgs]).fetchone()[0]
     assert sorted(s["report"]["org_codes"]) == sorted(orgs)
-    assert s["findings_total"] == n
+    assert s["findings_total"] == n == s["headline"]["findings"]
+    assert s["headline"]["quota"] == sum(r["quota"] for r in s["three_way_units"])
 
 
 def test_sampling_plan_is_shown_when_one_exists(run):
@@ -403,3 +404,24 @@ def test_report_renders_a_chart_in_chromium(run):
             browser.close()
     assert not remote, remote
     assert not errors, errors
+
+
+def test_kernel_that_dies_on_first_start_is_retried(tmp_path, monkeypatch):
+    """A kernel spec whose first launch dies (as with a lost port race) starts on the retry."""
+    marker = tmp_path / "started-once"
+    spec = tmp_path / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    code = (f"import os, sys\nm = {str(marker)!r}\nif not os.path.exists(m):\n    open(m, 'w').close()\n"
+            "    sys.exit(1)\nfrom ipykernel import kernelapp\nkernelapp.launch_new_instance()")
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", code, "-f", "{connection_file}"], "display_name": "flaky",
+        "language": "python"}), encoding="utf-8")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    pool = reports._KernelPool()
+    try:
+        km, _ = pool.get("flaky", 60, None)
+        assert marker.exists()
+        pool.reset()  # the retried kernel answers
+        assert pool.km is km
+    finally:
+        pool.shutdown()
