@@ -258,6 +258,10 @@ def page(browser):
     ctx = browser.new_context(viewport={"width": 1500, "height": 1600}, locale="zh-CN")
     pg = ctx.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
+    outside: list[str] = []  # requests leaving this machine (the dashboards must work offline)
+    pg.on("request", lambda r: None if re.match(r"(https?|wss?)://127\.0\.0\.1[:/]|data:|blob:", r.url)
+          else outside.append(r.url))
+    pg.outside = outside
     try:
         yield pg
     finally:
@@ -342,6 +346,7 @@ def test_overview_headline_and_city_filter(server, page, dash_ws):
     page.wait_for_selector(".wb-overview.wb-scope-all")
     assert number(page, ".wb-headline-staff") == want["staff"]
     assert_ids_masked(page, dash_ws)
+    assert page.outside == [], f"requests to other hosts: {page.outside[:3]}"
 
 
 def _option_labels(pg, selector: str) -> list[str]:

@@ -151,6 +151,10 @@ def test_server_command_line_and_urls(tmp_path):
     assert "--Voila.token=" in argv and "--Voila.ip=127.0.0.1" in argv
     assert "--VoilaConfiguration.preheat_kernel=True" in argv
     assert "--VoilaConfiguration.preheat_kernel=True" not in serve.voila_argv(serve.NOTEBOOKS, 1, "::1", preheat=False)
+    assert "--template=wb" in serve.voila_argv(serve.NOTEBOOKS, 1, "::1", template="wb")
+    root = serve.offline_template(tmp_path / "tpl")
+    page = (root / "voila" / "templates" / serve.OFFLINE_TEMPLATE / "index.html.j2").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net" not in page and "extends" in page  # the lab page without CDN stylesheets
     assert serve.is_local("127.0.0.1") and serve.is_local("localhost") and serve.is_local("::1")
     assert not serve.is_local("0.0.0.0") and not serve.is_local("192.168.1.5")
     links = serve.urls("0.0.0.0", 9000, "abc")

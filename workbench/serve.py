@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,13 +40,37 @@ def is_local(host: str) -> bool:
         return False
 
 
-def voila_argv(notebooks: Path, port: int, host: str, token: str = "", preheat: bool = True) -> list[str]:
+OFFLINE_TEMPLATE = "wb"
+
+
+def offline_template(root: Path) -> Path | None:
+    """Write Voila template ``wb`` under ``root``: the stock ``lab`` page without its CDN stylesheets (Font
+    Awesome from jsdelivr), so a dashboard renders without internet access. Returns the directory to add to
+    JUPYTER_PATH, or None when the lab template is not found (then ``lab`` is used as it is)."""
+    from jupyter_core.paths import jupyter_path
+
+    for d in jupyter_path("voila", "templates", "lab"):
+        src = Path(d) / "index.html.j2"
+        if src.exists():
+            break
+    else:
+        return None
+    out = root / "voila" / "templates" / OFFLINE_TEMPLATE
+    out.mkdir(parents=True, exist_ok=True)
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    (out / "index.html.j2").write_text("".join(x for x in lines if "cdn.jsdelivr.net" not in x), encoding="utf-8")
+    (out / "conf.json").write_text(json.dumps({"base_template": "lab"}), encoding="utf-8")
+    return root
+
+
+def voila_argv(notebooks: Path, port: int, host: str, token: str = "", preheat: bool = True,
+               template: str = "lab") -> list[str]:
     """The Voila command line (sources stripped, no tracebacks, no browser, fixed port)."""
     argv = [
         sys.executable, "-m", "voila", str(notebooks), "--no-browser",
         f"--port={int(port)}", f"--Voila.ip={host}", "--Voila.port_retries=0", f"--Voila.token={token}",
         "--VoilaConfiguration.strip_sources=True", "--VoilaConfiguration.show_tracebacks=False",
-        "--theme=light", "--template=lab",
+        "--theme=light", f"--template={template}",
         # Voila's kernel shutdown on page close is a sendBeacon POST without the XSRF header (voila#1458):
         # without this every closed page would leave its kernel running. The apps only read.
         "--Voila.tornado_settings=disable_check_xsrf=True",
@@ -100,7 +126,12 @@ def start(workspace: str | os.PathLike, port: int = DEFAULT_PORT, host: str = DE
     ws = prepare_workspace(workspace)
     token = resolve_token(host, token)
     env = {**os.environ, WORKSPACE_ENV: str(ws)}
-    proc = subprocess.Popen(voila_argv(Path(notebooks), port, host, token, preheat), env=env,
+    extra = offline_template(Path(tempfile.gettempdir()) / f"wb-voila-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    template = "lab"
+    if extra is not None:
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(extra), os.environ.get("JUPYTER_PATH")) if p)
+        template = OFFLINE_TEMPLATE
+    proc = subprocess.Popen(voila_argv(Path(notebooks), port, host, token, preheat, template), env=env,
                             cwd=str(notebooks), **popen)
     return proc, token
 
