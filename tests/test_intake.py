@@ -544,3 +544,17 @@ def test_csv_with_title_line_and_scientific_ids(tmp_path, ws):
     assert r[["file", "sheet", "row", "column"]].values.tolist() == [["名单.csv", "名单", 4, "公民身份号码"]]
     assert "文本" in r["reason"].iloc[0]
     assert q(ws, "SELECT _row FROM staff")["_row"].tolist() == [3]
+
+
+def test_sheet_recognised_by_header_missing_required_is_left_out(tmp_path, ws):
+    codes = [["性别", "编制类型", "身份类别"], ["男", "行政编制", "公务员"]]  # a code-list sheet, not data
+    write_xlsx(tmp_path / "t.xlsx", {"人员": [STAFF_H, staff_row(pid(), "甲", ORG_A)], "代码": codes})
+    summary = intake.intake([tmp_path / "t.xlsx"], ws).set_index("sheet")
+    assert summary.loc["人员", "loaded"] == 1
+    assert summary.loc["代码", "status"] == intake.SKIPPED
+    assert "公民身份号码" in summary.loc["代码", "message"]
+    csv = tmp_path / "缺列.csv"
+    csv.write_text("姓名,所在机构代码,编制类型\n甲,x,行政编制\n", encoding="utf-8")
+    s2 = intake.intake([csv], ws)
+    assert s2["status"].tolist() == [intake.FAILED]
+    assert "“缺列.csv”" in s2["message"].iloc[0] and "公民身份号码" in s2["message"].iloc[0]

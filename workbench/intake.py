@@ -140,6 +140,10 @@ class _Loader:
         missing = header.missing()
         if missing:
             cols = "、".join(f"“{c.header}”" for c in missing)
+            if not by_name:  # only recognised by its header: say so and leave it out
+                sheets.append(dict(sheet=src.name, table=None, status="skipped", message=(
+                    f"工作表“{src.name}”的表头（第{header.last_row}行）像“{sheet.name}”表，但缺少必填列：{cols}，已忽略。")))
+                return
             raise ReadError(f"文件“{name}”的工作表“{src.name}”（识别为“{sheet.name}”，表头在第{header.last_row}行）"
                             f"缺少必填列：{cols}。")
         notes = []
