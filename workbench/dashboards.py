@@ -572,10 +572,11 @@ class ExplorerApp:
         if org_code not in self.units.index:
             return f'<div class="wb-note">机构 {html.escape(org_code)} 无登记与人员数据。</div>'
         u = self.units.loc[org_code]
-        info = (f"<p><b>{html.escape(str(u['org_name'] if u['registered'] else '（机构表中未登记）'))}</b>"
+        text = lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else html.escape(str(v))  # noqa: E731
+        info = (f"<p><b>{text(u['org_name']) if u['registered'] else '（机构表中未登记）'}</b>"
                 f"　{html.escape(org_code)}　{html.escape(region_name(u['region_code']))}"
-                f"　{html.escape(str(u['org_category'] or ''))}　{html.escape(str(u['psi_class'] or ''))}"
-                f"　{html.escape(str(u['funding'] or ''))}{'' if u['in_scope'] else '　（生产经营类，不纳入核查）'}</p>")
+                f"　{text(u['org_category'])}　{text(u['psi_class'])}　{text(u['funding'])}"
+                f"{'' if u['in_scope'] else '　（生产经营类，不纳入核查）'}</p>")
         kinds = pd.DataFrame([(k, int(u[col]), int(u["staff_" + col.removeprefix("quota_")]))
                               for k, col in contract.EST_KINDS.items()], columns=["编制类型", "核定编制数", "实有人数"])
         kinds["差额(实有-核定)"] = kinds["实有人数"] - kinds["核定编制数"]
@@ -625,6 +626,8 @@ class ExplorerApp:
         self.prev_btn.disabled, self.next_btn.disabled = self.page == 0, self.page >= pages - 1
         persons = page[page["id_number"].notna() & (page["id_number"] != "")].drop_duplicates("id_number")
         ids_now = persons["id_number"].tolist()
+        if self.person not in ids_now:  # the drill-down follows the person chosen on this page
+            self.person = None
         if ids_now != self._page_ids:
             self._syncing = True
             try:
