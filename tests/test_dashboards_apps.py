@@ -229,3 +229,36 @@ def test_server_with_token_refuses_visitors_without_it(ws_copy, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_progress_sample_drawn_and_results_returned(ws_copy, tmp_path):
+    """After a sampling plan: every county-level region is covered; 结果返回 counts picked regions with
+    实地核查 rows (one picked county's inspectors sent theirs back)."""
+    from workbench import sampling
+
+    ws = tmp_path / "ws.duckdb"
+    shutil.copyfile(ws_copy, ws)
+    with wsmod.writer(ws) as con:
+        sampling.init_tables(con)
+        sampling.store_plan(con, sampling.draw_plan(con, seed=11, ratio=0.4))
+        picked = [r[0] for r in con.execute(
+            "SELECT unit_code FROM sample_units WHERE universe = 'county' AND picked ORDER BY unit_code").fetchall()]
+        back = next(c for c in picked if con.execute(
+            "SELECT count(*) FROM orgs WHERE region_code = ?", [c]).fetchone()[0] > 0)
+        org = con.execute("SELECT min(org_code) FROM orgs WHERE region_code = ?", [back]).fetchone()[0]
+        con.execute("INSERT INTO onsite_results (plan_id, org_code, id_number, sample_no, onsite_result)"
+                    " VALUES ('p', ?, '620102********1234', 1, '在岗')", [org])
+    con = wsmod.reader(ws)
+    try:
+        flags = dashboards.progress_flags(con).set_index("region_code")
+    finally:
+        con.close()
+    county_level = regions.county_level()["region_code"]
+    assert flags.loc[county_level, "sample"].all()
+    assert sorted(flags.index[flags["picked"] & flags.index.isin(county_level)]) == picked
+    assert flags.loc[back, "results"] and flags["results"].sum() == 1
+    city = regions.regions().set_index("region_code").loc[back, "city_code"]
+    rows = dashboards.progress_rows(flags.reset_index(), None).set_index("name")
+    row = rows.loc[regions.name_of(city)]
+    assert row["results_n"] == 1
+    assert row["results_of"] == sum(c in picked for c in regions.descendants(city))
