@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from . import contract, normalize, readers, regions, workspace, xlsx
@@ -171,39 +172,53 @@ class _Loader:
         # a registered table stays pinned until the transaction commits, which would unbound memory.
         _chunk_in = pa.concat_tables([t for _, t in parts])
         del parts
+        _chunk_in = _chunk_in.filter(_chunk_in.column("_nonempty"))
         _stage = con.sql(normalize.stage_sql(sheet, "_chunk_in")).to_arrow_table()
+        if not _stage.column("_row").equals(_chunk_in.column("_row")):  # row order must be kept
+            raise RuntimeError("intake: staged rows out of order")
         vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
         meta_cols = "_file, _sheet, _row, _load_id"
+        bad = _stage.column("_bad")
         if sheet is contract.ORGS:
-            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, s._file, s._sheet, s._row, s._load_id, "
-                        f"{normalize.raw_json_sql(sheet, 'c')}, s._ord "
-                        f"FROM _stage s JOIN _chunk_in c USING (_load_id, _sheet, _row) WHERE NOT s._bad").fetchall()
+            _good = self._with_raw(_stage, _chunk_in, pc.invert(bad))
+            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, {meta_cols}, {normalize.raw_json_sql(sheet)}, _ord "
+                        "FROM _good").fetchall()
         else:
             cols = ", ".join(ident(c.name) for c in sheet.columns)
             con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
                         f"SELECT {vals}, {meta_cols} FROM _stage WHERE NOT _bad").fetchall()
-        counts = con.execute("SELECT _load_id, _sheet, count(*), count(*) FILTER (WHERE _bad) FROM _stage "
-                             "GROUP BY ALL").fetchall()
-        rejected = 0
-        for load_id, sheet_name, n, bad in counts:
+        groups = pa.table({"l": _stage.column("_load_id"), "s": _stage.column("_sheet"),
+                           "b": bad.cast(pa.int64())}).group_by(["l", "s"]).aggregate([("b", "count"), ("b", "sum")])
+        for load_id, sheet_name, n, n_bad in zip(*(groups.column(k).to_pylist() for k in ("l", "s", "b_count", "b_sum")),
+                                                  strict=True):
             c = self.counts.setdefault((load_id, sheet_name), [0, 0])
             c[0] += n
-            c[1] += bad
-            rejected += bad
-        if rejected:
-            names = set(sheet.names)
-            region = "CASE WHEN s.err_region_code IS NULL THEN s.val_region_code END" if "region_code" in names else "NULL"
-            org = "s.val_org_code" if "org_code" in names else "NULL"
-            raw = normalize.raw_json_sql(sheet, "c")
-            selects = [
-                f"SELECT s._load_id, s._file, s._sheet, s._row, {q(c.header)} AS col, c.{ident('r_' + c.name)} AS value, "
-                f"s.{ident('err_' + c.name)} AS reason, {region} AS region_code, {org} AS org_code, {raw} AS raw "
-                f"FROM _stage s JOIN _chunk_in c USING (_load_id, _sheet, _row) WHERE s.{ident('err_' + c.name)} IS NOT NULL"
-                for c in sheet.columns
-            ]
-            con.execute(f"INSERT INTO rejects SELECT _load_id, _file, _sheet, {q(sheet.table)}, _row, col, value, reason, "
-                        f"region_code, org_code, raw FROM ({' UNION ALL '.join(selects)}) ORDER BY _load_id, _sheet, _row"
-                        ).fetchall()
+            c[1] += n_bad
+        if not pc.any(bad).as_py():
+            return
+        _bad = self._with_raw(_stage, _chunk_in, bad)
+        names = set(sheet.names)
+        region = "CASE WHEN err_region_code IS NULL THEN val_region_code END" if "region_code" in names else "NULL"
+        org = "val_org_code" if "org_code" in names else "NULL"
+        raw = normalize.raw_json_sql(sheet)
+        selects = [
+            f"SELECT _load_id, _file, _sheet, _row, {q(c.header)} AS col, {ident('r_' + c.name)} AS value, "
+            f"{ident('err_' + c.name)} AS reason, {region} AS region_code, {org} AS org_code, {raw} AS raw "
+            f"FROM _bad WHERE {ident('err_' + c.name)} IS NOT NULL"
+            for c in sheet.columns
+        ]
+        con.execute(f"INSERT INTO rejects SELECT _load_id, _file, _sheet, {q(sheet.table)}, _row, col, value, reason, "
+                    f"region_code, org_code, raw FROM ({' UNION ALL '.join(selects)}) ORDER BY _load_id, _sheet, _row"
+                    ).fetchall()
+
+    @staticmethod
+    def _with_raw(stage: pa.Table, chunk: pa.Table, mask: pa.Array) -> pa.Table:
+        """The masked staged rows with their raw cells (``r_*``, ``_xjson``) alongside, matched by position."""
+        raw_cols = [n for n in chunk.column_names if n.startswith("r_") or n == "_xjson"]
+        both = stage.filter(mask)
+        for n in raw_cols:
+            both = both.append_column(n, chunk.column(n).filter(mask))
+        return both
 
     def flush_all(self) -> None:
         for s in contract.SHEETS:

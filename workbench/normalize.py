@@ -33,15 +33,24 @@ def ident(s: str) -> str:
     return '"' + s.replace('"', '""') + '"'
 
 
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
 def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
-    """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null."""
+    """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null.
+
+    Each step runs only where the column needs it (checked with cheap non-regex kernels)."""
     arr = arr.cast(pa.string())
     if not pc.all(pc.string_is_ascii(arr)).as_py():  # NFKC only changes non-ASCII text
         arr = pc.utf8_normalize(arr, "NFKC")
+    arr = pc.utf8_trim_whitespace(arr)
     if compact:
-        arr = pc.ascii_upper(pc.replace_substring_regex(arr, r"\s+", ""))
-    else:
-        arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s\s+|[\t\r\n\f\v]", " "))
+        if any(_any(pc.match_substring(arr, ch)) for ch in (" ", "\t", "\n", "\r")):
+            arr = pc.replace_substring_regex(arr, r"\s+", "")
+        arr = pc.ascii_upper(arr)
+    elif any(_any(pc.match_substring(arr, ch)) for ch in ("  ", "\t", "\n", "\r")):
+        arr = pc.replace_substring_regex(arr, r"\s+", " ")
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
@@ -160,7 +169,9 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
 
 
 def stage_sql(sheet: contract.Sheet, source: str) -> str:
-    """SELECT over prepared chunks: metadata, ``val_*``, ``err_*`` and ``_bad`` (any error), non-empty rows only."""
+    """SELECT over prepared chunks (non-empty rows): metadata, ``val_*``, ``err_*`` and ``_bad`` (any error).
+
+    The result keeps the input's row order (DuckDB preserves insertion order), so it lines up with it."""
     parts = ["_load_id", "_file", "_sheet", "_ord", "_row"]
     errs = []
     for col in sheet.columns:
@@ -170,12 +181,11 @@ def stage_sql(sheet: contract.Sheet, source: str) -> str:
         if err != "NULL":
             errs.append(ident("err_" + col.name))
     bad = f"COALESCE({', '.join(errs)}) IS NOT NULL" if errs else "FALSE"
-    return f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source} WHERE _nonempty)"
+    return f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source})"
 
 
-def raw_json_sql(sheet: contract.Sheet, alias: str) -> str:
+def raw_json_sql(sheet: contract.Sheet) -> str:
     """JSON object of the raw cells of a row (Chinese header -> text), unknown columns included."""
-    items = ", ".join(f"{q(c.header)}: {alias}.{ident('r_' + c.name)}" for c in sheet.columns)
+    items = ", ".join(f"{q(c.header)}: {ident('r_' + c.name)}" for c in sheet.columns)
     obj = f"CAST(to_json({{{items}}}) AS VARCHAR)"
-    return (f"CASE WHEN {alias}._xjson IS NULL THEN {obj} "
-            f"ELSE rtrim({obj}, '}}') || ', ' || {alias}._xjson || '}}' END")
+    return f"CASE WHEN _xjson IS NULL THEN {obj} ELSE rtrim({obj}, '}}') || ', ' || _xjson || '}}' END"

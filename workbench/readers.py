@@ -422,11 +422,15 @@ class Workbook:
                 return SheetSource(sheet_name, None, None, "空工作表")
             return self._whole(sheet_name, sheets)
         root = m.group(0)
-        if re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", buf[start:]):
-            return self._whole(sheet_name, sheets)  # rows or cells without r="…" references
         body_start = start + len(b"<sheetData>")
-        ends = [mm.end() for mm in re.finditer(rb"</row>", buf[body_start:])][:HEADER_SCAN_ROWS]
-        head_end = body_start + (ends[-1] if ends else 0)
+        head_end = body_start
+        for _ in range(HEADER_SCAN_ROWS):
+            k = buf.find(b"</row>", head_end)
+            if k < 0:
+                break
+            head_end = k + len(b"</row>")
+        if re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", buf[start:head_end]):
+            return self._whole(sheet_name, sheets)  # rows or cells without r="…" references
         head_xml = root + b"<sheetData>" + buf[body_start:head_end] + b"</sheetData></worksheet>"
         cal = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(self._mini(head_xml)))
         sh = cal.get_sheet_by_index(0)
