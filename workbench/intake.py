@@ -336,7 +336,7 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
     files = readers.list_sources(sources)
     as_of_date = _parse_as_of(as_of) if as_of is not None else None
     with workspace.writer(workspace_path) as con:
-        _run(con, "SET memory_limit = '128MB'")  # bounded memory: DuckDB spills/writes optimistically beyond this
+        _run(con, "SET memory_limit = '512MB'")  # bounded memory: DuckDB spills/writes optimistically beyond this
         con.begin()
         try:
             if as_of_date is not None:

@@ -398,7 +398,7 @@ class Workbook:
         stream = _Counted(raw, self.limit, self.name)
         try:
             while True:
-                block = stream.read(8 * 1024 * 1024)
+                block = stream.read(1024 * 1024)
                 if not block:
                     return
                 yield block
@@ -457,26 +457,27 @@ class Workbook:
 
     def _chunks(self, buf: bytes, blocks: Iterator[bytes], root: bytes, letters: dict[int, str],
                 id_cols: list[str]) -> Iterator[Chunk]:
-        done = False
         # shared strings are parsed again for every slice: keep slices at least twice their size
         limit = max(CHUNK_BYTES, 2 * len(self.sst or b""))
+        done = False
         while True:
-            while not done and len(buf) < limit:
+            pending, size = [buf], len(buf)
+            while not done and (size < limit or b"</row>" not in pending[-1]):
                 block = next(blocks, None)
                 if block is None:
                     done = True
                 else:
-                    buf += block
+                    pending.append(block)
+                    size += len(block)
+            buf = b"".join(pending)
+            del pending
             end = buf.find(b"</sheetData>")
             if end >= 0:
                 piece, buf, done = buf[:end], b"", True
             else:
                 cut = buf.rfind(b"</row>")
                 if cut < 0:
-                    if done:
-                        piece, buf = buf, b""
-                    else:
-                        continue
+                    piece, buf = buf, b""
                 else:
                     piece, buf = buf[:cut + 6], buf[cut + 6:]
             if re.search(rb"<c\b", piece):
