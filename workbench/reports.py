@@ -534,7 +534,8 @@ def run_reports(workspace: str | os.PathLike, out: str | os.PathLike, regions_ar
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(plan)))
     results: list[Result] = []
     bar = tqdm(total=len(plan), desc="生成报告", unit="份", disable=not progress, file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init)
+    try:
         futures = {pool.submit(_run_in_worker, job, opts): job for job in plan}
         for fut in as_completed(futures):
             job = futures[fut]
@@ -546,7 +547,12 @@ def run_reports(workspace: str | os.PathLike, out: str | os.PathLike, regions_ar
             bar.update(1)
             if r.status != "ok":
                 bar.write(f"✗ {r.code} {r.name}：{r.error}")
-    bar.close()
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)  # queued reports are dropped, finished ones are kept
+        raise
+    finally:
+        bar.close()
+    pool.shutdown(wait=True)
     order = {j.code: i for i, j in enumerate(plan)}
     results.sort(key=lambda r: order.get(r.code, 0))
     with contextlib.closing(wsmod.reader(ws)) as con:
@@ -695,6 +701,9 @@ def cli_run(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("已中断：已完成的报告保留在输出目录中，索引和 manifest.json 未更新。", file=sys.stderr)
+        return 130
     reports = manifest["reports"]
     failed = manifest["failed"]
     print(f"已生成 {len(reports) - len(failed)} 份报告（共 {len(reports)} 份），"
