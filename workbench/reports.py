@@ -682,14 +682,8 @@ def cli_arguments(parser) -> None:
                         help="身份证号显示方式：masked 脱敏（默认）/ full 完整")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="单份报告超时秒数（默认600）")
     parser.add_argument("--fresh-kernel", action="store_true", help="每份报告使用新内核（较慢，完全隔离）")
-    parser.add_argument("--notebook", default=str(NOTEBOOK), help=argparse_suppress())
+    parser.add_argument("--notebook", default=str(NOTEBOOK), help="报告 notebook（默认 notebooks/40-region-report.ipynb）")
     parser.add_argument("--no-progress", action="store_true", help="不显示进度条")
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def cli_run(args) -> int:
