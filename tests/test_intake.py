@@ -389,6 +389,9 @@ BAD_FILES = {
     "no_header": (lambda p: write_xlsx(p / "无表头.xlsx", {"人员": [["张三", "李四"], ["1", "2"]]}), "无表头.xlsx", "表头"),
     "missing_required": (lambda p: write_xlsx(p / "缺列.xlsx", {"人员": [STAFF_H[:4], [pid(), "甲", "男", "1980-01-01"]]}),
                          "缺列.xlsx", "所在机构代码"),
+    "csv_ragged": (lambda p: (p / "错列.csv").write_text(
+        ",".join(STAFF_H[:7]) + "\n" + ",".join([pid(), "甲", "男", "", ORG_A, "行政编制", "公务员"]) + "\n甲,乙\n",
+        encoding="utf-8") and p / "错列.csv", "错列.csv", "第 3 行"),
     "csv_no_header": (lambda p: (p / "无表头.csv").write_text("a,b\n1,2\n", encoding="utf-8") and p / "无表头.csv",
                       "无表头.csv", "表头"),
 }

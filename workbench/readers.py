@@ -28,6 +28,7 @@ from xml.etree import ElementTree as ET
 import fastexcel
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import python_calamine
 
@@ -539,8 +540,8 @@ class Workbook:
             if header.sheet.column(name).type == contract.ID and j < len(cols):
                 b = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, use_columns=[j],
                                       dtypes={j: "boolean"}, eager=True).column(0)
-                numeric[f"c{j}"] = pa.compute.is_valid(b).slice(header.last_row)
-        rows_arr = pa.array(range(header.last_row + 1, header.last_row + 1 + data.num_rows), pa.int64())
+                numeric[f"c{j}"] = pc.is_valid(b).slice(header.last_row)
+        rows_arr = pa.array(np.arange(header.last_row + 1, header.last_row + 1 + data.num_rows, dtype=np.int64))
         return SheetSource(sheet_name, header, iter([Chunk(data, rows_arr, numeric)]))
 
 
@@ -574,12 +575,16 @@ def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetS
             head = [r for _, r in zip(range(HEADER_SCAN_ROWS), csv.reader(f), strict=False)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ReadError(f"文件“{name}”无法按 CSV 解析（{exc}）。") from exc
-    head = [r for r in head]
     header = find_header(head, list(range(1, len(head) + 1)), sheets)
     sheet_name = Path(name).stem
     if header is None:
         return SheetSource(sheet_name, None, None)
-    width = max((len(r) for r in head), default=0)
+    width = max((len(r) for r in head[header.last_row - 1:]), default=0)
+    bad_rows: list = []
+
+    def invalid(row) -> str:  # a row whose field count differs from the header's: fail the file, naming it
+        bad_rows.append(row)
+        return "skip"
 
     def chunks() -> Iterator[Chunk]:
         names = [f"x{j}" for j in range(width)]
@@ -588,13 +593,18 @@ def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetS
             reader = pacsv.open_csv(
                 path,
                 read_options=pacsv.ReadOptions(encoding="utf8" if enc == "utf-8" else enc, skip_rows=header.last_row,
-                                               column_names=names, block_size=CSV_BLOCK),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=_pad_row),
+                                               column_names=names, block_size=CSV_BLOCK, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                      strings_can_be_null=True, quoted_strings_can_be_null=True),
             )
             first = header.last_row + 1
             for batch in reader:
+                if bad_rows:
+                    r = bad_rows[0]
+                    where = f"第 {r.number} 行" if r.number else "有一行"
+                    raise ReadError(f"文件“{name}”{where}有 {r.actual_columns} 列，而表头有 {r.expected_columns} 列"
+                                    f"（共 {len(bad_rows)} 行列数不符）：请检查分隔符和引号后重新导出。")
                 t = pa.Table.from_batches([batch]).select([names[j] for j in keep]).rename_columns(list(keep.values()))
                 yield Chunk(t, pa.array(np.arange(first, first + t.num_rows, dtype=np.int64)))
                 first += t.num_rows
@@ -603,6 +613,3 @@ def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetS
 
     return SheetSource(sheet_name, header, prefetch(chunks()))
 
-
-def _pad_row(row) -> str:
-    return "skip"
