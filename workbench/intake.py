@@ -77,8 +77,8 @@ class _Loader:
 
     BATCH_BYTES = 8 * 2**20  # Arrow bytes buffered per sheet before a flush
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None):
-        self.con, self.max_bytes = con, max_bytes
+    def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None, on_rows=None):
+        self.con, self.max_bytes, self.on_rows = con, max_bytes, on_rows
         self.entries: list[dict] = []  # per file × sheet, in file order; counts filled from batches
         self.counts: dict[tuple[int, str], list[int]] = {}  # (load_id, sheet) -> [read, rejected]
         self.buffers: dict[str, list[tuple[int, pa.Table]]] = {}
@@ -156,6 +156,8 @@ class _Loader:
         for chunk in src.chunks:
             table = normalize.prepare(chunk, header, meta["load_id"], meta["file"], src.name, meta["order"])
             self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
+            if self.on_rows:
+                self.on_rows(table.num_rows)
             self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
             if self.buffered[sheet.table] >= self.BATCH_BYTES:
                 self._flush(sheet)
@@ -343,12 +345,18 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
                 workspace.set_setting(con, "as_of", as_of_date.isoformat())
             elif workspace.get_setting(con, "as_of") is None:
                 workspace.set_setting(con, "as_of", workspace.DEFAULT_AS_OF.isoformat())
-            loader = _Loader(con, max_bytes)
             total = sum(p.stat().st_size for _, p in files)
             with tqdm(total=total, unit="B", unit_scale=True, desc="导入", disable=not progress, delay=1.0,
                       file=sys.stderr) as bar:
+                rows = [0]
+
+                def on_rows(n: int) -> None:
+                    rows[0] += n
+                    bar.set_postfix_str(f"{rows[0]:,} 行", refresh=False)
+                    bar.update(0)
+
+                loader = _Loader(con, max_bytes, on_rows)
                 for order, (name, path) in enumerate(files):
-                    bar.set_postfix_str(name[-40:], refresh=False)
                     loader.load_file(order, name, path)
                     bar.update(path.stat().st_size)
             out = loader.finish()
