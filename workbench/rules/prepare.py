@@ -165,3 +165,4 @@ def drop_all(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every base table / view of the run."""
     for name in BASE:
         con.execute(f"DROP {'VIEW' if name == 'wb_staff' else 'TABLE'} IF EXISTS {name}")
+    con.execute("DROP TABLE IF EXISTS wb_found")
