@@ -280,7 +280,7 @@ def number(pg, selector: str) -> int:
 def open_overview(pg, base: str) -> None:
     pg.goto(base + "/voila/render/overview.ipynb")
     pg.wait_for_selector(".wb-overview.wb-ready")
-    pg.wait_for_function("document.querySelectorAll('.wb-fig .js-plotly-plot').length >= 5")
+    pg.wait_for_function("document.querySelectorAll('.wb-fig.wb-current .js-plotly-plot').length >= 5")
 
 
 def assert_no_source(pg) -> None:
@@ -325,7 +325,7 @@ def test_overview_headline_and_city_filter(server, page, dash_ws):
     page.select_option(".wb-city-filter select", label=name)
     page.wait_for_selector(f".wb-overview.wb-scope-{city}")
     page.wait_for_function(
-        f"""Array.from(document.querySelectorAll('.wb-fig .gtitle'))
+        f"""Array.from(document.querySelectorAll('.wb-fig.wb-current .gtitle'))
               .filter(e => e.textContent.startsWith('{name}')).length >= 5""")
     shot(page, "overview-city")
     want_city = expected(dash_ws, city)
@@ -334,17 +334,22 @@ def test_overview_headline_and_city_filter(server, page, dash_ws):
     assert want_city["staff"] < want["staff"]  # the filter really narrowed the figures
     # the sunburst's root is the city with the city's findings; the rule bars add up to the same total
     # (_fullData holds the decoded arrays; .data keeps plotly's base64 "bdata" form)
-    root = page.evaluate(f"""() => {{ const d = document.querySelector('.wb-fig-hierarchy .js-plotly-plot')._fullData[0];
+    root = page.evaluate(f"""() => {{ const d = document.querySelector('.wb-fig-hierarchy.wb-current .js-plotly-plot')._fullData[0];
                                     const i = Array.from(d.ids).indexOf('{city}'); return i < 0 ? null : d.values[i]; }}""")
     if want_city["findings"]:
         assert root == want_city["findings"]
-    bars = page.evaluate("""() => document.querySelector('.wb-fig-rules .js-plotly-plot')._fullData
+    bars = page.evaluate("""() => document.querySelector('.wb-fig-rules.wb-current .js-plotly-plot')._fullData
                               .reduce((t, tr) => t + Array.from(tr.x || []).reduce((a, b) => a + b, 0), 0)""")
     assert bars == want_city["findings"]
 
     page.select_option(".wb-city-filter select", label="全省")
     page.wait_for_selector(".wb-overview.wb-scope-all")
     assert number(page, ".wb-headline-staff") == want["staff"]
+    # the province's figures are shown again (kept from the first render), the city's hidden
+    titles = page.eval_on_selector_all(".wb-fig.wb-current .gtitle", "els => els.map(e => e.textContent)")
+    assert len(titles) == 5 and all(t.startswith(regions.name_of(regions.province_code())) for t in titles)
+    assert page.eval_on_selector_all(".wb-fig:not(.wb-current) .gtitle",
+                                     "els => els.filter(e => e.closest('.wb-fig').offsetParent !== null).length") == 0
     assert_ids_masked(page, dash_ws)
     assert page.outside == [], f"requests to other hosts: {page.outside[:3]}"
 

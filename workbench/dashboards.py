@@ -337,6 +337,9 @@ class OverviewApp:
         finally:
             con.close()
         self._cache: dict[str | None, dict[str, dict]] = {}
+        self.views: dict[str | None, dict[str, w.Output]] = {}
+        for holder in getattr(self, "holders", {}).values():
+            holder.children = ()
         self.warm()
 
     # builders
@@ -351,13 +354,11 @@ class OverviewApp:
         self.city.observe(lambda ch: self.update(ch["new"] or None), "value")
         self.note = w.HTML()
         self.note.add_class("wb-note")
-        self.slots = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
-        half = w.Layout(width="50%")
-        grid = w.VBox([
-            w.HBox([w.Box([self.slots["clears"]], layout=half), w.Box([self.slots["progress"]], layout=half)]),
-            w.HBox([w.Box([self.slots["hierarchy"]], layout=half), w.Box([self.slots["rules"]], layout=half)]),
-            self.slots["regions"],
-        ])
+        # one Output per figure and scope, kept once drawn: going back to a scope only toggles visibility
+        self.holders = {k: w.VBox(layout=w.Layout(width="50%" if k != "regions" else "100%"))
+                        for k in FIGURE_SLOTS}
+        grid = w.VBox([w.HBox([self.holders["clears"], self.holders["progress"]]),
+                       w.HBox([self.holders["hierarchy"], self.holders["rules"]]), self.holders["regions"]])
         root = w.VBox([w.HTML(STYLE), self.title, w.HBox([self.city, self.note]),
                        w.HBox(list(self.cards.values()), layout=w.Layout(flex_flow="row wrap")),
                        grid])
@@ -386,10 +387,24 @@ class OverviewApp:
         run = f"规则运行批次 {self.data.run_id}" if self.data.run_id is not None else "尚未运行核查规则"
         month = f"财政发放月份 {self.data.pay_month}" if self.data.pay_month else "未导入财政发放"
         self.note.value = f"{run}；{month}；数据来自已发布的只读快照"
-        for key, out in self.outputs(region_code).items():
-            self.slots[key].outputs = (out,)
+        if region_code not in self.views:
+            self.views[region_code] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
+            for key, out in self.outputs(region_code).items():
+                self.views[region_code][key].outputs = (out,)
+        for scope, view in self.views.items():
+            for widget in view.values():
+                widget.layout.display = None if scope == region_code else "none"
+                (widget.add_class if scope == region_code else widget.remove_class)("wb-current")
+        for key, holder in self.holders.items():
+            if self.views[region_code][key] not in holder.children:
+                holder.children = (*holder.children, self.views[region_code][key])
         self.root.remove_class(f"wb-scope-{old or 'all'}")
         self.root.add_class(f"wb-scope-{region_code or 'all'}")
+
+    @property
+    def slots(self) -> dict[str, w.Output]:
+        """The figure outputs of the scope on show."""
+        return self.views[self.scope]
 
     def warm(self) -> threading.Thread:
         """Precompute every city's figures in the background so a filter change only swaps outputs."""
