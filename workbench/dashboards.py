@@ -337,9 +337,12 @@ class OverviewApp:
         finally:
             con.close()
         self._cache: dict[str | None, dict[str, dict]] = {}
-        self.views: dict[str | None, dict[str, w.Output]] = {}
         for holder in getattr(self, "holders", {}).values():
             holder.children = ()
+        for view in getattr(self, "views", {}).values():
+            for widget in view.values():
+                widget.close()
+        self.views: dict[str | None, dict[str, w.Output]] = {}
         self.warm()
 
     # builders
@@ -391,8 +394,8 @@ class OverviewApp:
             self.views[region_code] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
             for key, out in self.outputs(region_code).items():
                 self.views[region_code][key].outputs = (out,)
-        for scope, view in self.views.items():
-            for widget in view.values():
+        for scope in dict.fromkeys([old, region_code]):  # only the two scopes whose visibility changes
+            for widget in self.views.get(scope, {}).values():
                 widget.layout.display = None if scope == region_code else "none"
                 (widget.add_class if scope == region_code else widget.remove_class)("wb-current")
         for key, holder in self.holders.items():
