@@ -40,6 +40,7 @@ UNCOMPRESSED_FACTOR = 10  # uncompressed limit = 10 × the on-disk limit (2 GB b
 HEADER_SCAN_ROWS = 30
 CHUNK_BYTES = 4 * 1024 * 1024  # XML bytes per slice (≈ 7 000 rows of 10 columns)
 CSV_BLOCK = 8 * 1024 * 1024
+SMALL_SHEET_BYTES = 8 * 1024 * 1024  # sheets up to this XML size are read whole (shared strings parsed once)
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -340,6 +341,7 @@ class Workbook:
             raise
         except Exception as exc:
             raise ReadError(f"文件“{name}”已损坏或不是有效的 Excel 工作簿（{type(exc).__name__}），无法读取。") from exc
+        self._fast: fastexcel.ExcelReader | None = None
         pr = wb.find(f"{NS}workbookPr")
         self.date1904 = pr is not None and pr.get("date1904") in ("1", "true")
         self.sheets: list[tuple[str, str]] = []
@@ -410,6 +412,15 @@ class Workbook:
 
     def sheet(self, sheet_name: str, member: str, sheets: Sequence[contract.Sheet]) -> SheetSource:
         """Find the header of one sheet and return a chunk iterator over its data rows."""
+        try:
+            size = self.zf.getinfo(member).file_size
+        except KeyError as exc:
+            raise ReadError(f"文件“{self.name}”已损坏：缺少工作表部件 {member}。") from exc
+        if size <= SMALL_SHEET_BYTES:  # read whole with the workbook's one fastexcel reader
+            xml = b"".join(self._stream(member))
+            if b"<sheetData/>" in xml or not re.search(rb"<c[\s>]", xml):
+                return SheetSource(sheet_name, None, None, "空工作表")
+            return self._whole(sheet_name, sheets, xml)
         blocks = self._stream(member)
         buf = b""
         for block in blocks:
@@ -508,41 +519,70 @@ class Workbook:
         rows = pa.array(np.arange(first, first + n, dtype=np.int64))
         numeric = {}
         for col in id_cols:
-            letter = letters[int(col[1:])]
-            found = set()
-            for mm in re.finditer(
-                rb'<c r="' + letter.encode() + rb'(\d+)"(?: s="\d+")?(?: t="n")?(?: s="\d+")?>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>',
-                piece,
-            ):
-                found.add(int(mm.group(1)))
+            found = _numeric_rows(piece, letters[int(col[1:])])
             if found:
                 numeric[col] = pa.array(np.isin(np.arange(first, first + n), np.fromiter(found, np.int64)))
         return Chunk(table, rows, numeric)
 
-    def _whole(self, sheet_name: str, sheets: Sequence[contract.Sheet]) -> SheetSource:
-        """Fallback for unusual XML (no row numbers, namespace prefixes): read the sheet in one go."""
+    def _reader(self) -> fastexcel.ExcelReader:
+        """One fastexcel reader per workbook (shared strings parsed once), for sheets read whole."""
+        if self._fast is None:
+            try:
+                self._fast = fastexcel.read_excel(str(self.path))
+            except Exception as exc:
+                raise ReadError(f"文件“{self.name}”已损坏或不是有效的 Excel 工作簿，无法读取：{exc}") from exc
+        return self._fast
+
+    def _whole(self, sheet_name: str, sheets: Sequence[contract.Sheet], xml: bytes | None = None) -> SheetSource:
+        """Read a sheet in one go: small sheets (their XML given, scanned for numeric ID cells) and unusual
+        XML (no cell references, namespace prefixes), where a second typed pass finds numeric ID cells."""
+        reader = self._reader()
         try:
-            reader = fastexcel.read_excel(str(self.path))
-            batch = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, dtypes="string", eager=True)
+            sh = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, dtypes="string")
+            absolute = [c.absolute_index for c in sh.available_columns()]
+            table = pa.Table.from_batches([sh.to_arrow()]) if absolute else pa.table({})
         except Exception as exc:
             raise ReadError(f"文件“{self.name}”的工作表“{sheet_name}”无法读取：{exc}") from exc
-        table = pa.Table.from_batches([batch])
-        head = table.slice(0, HEADER_SCAN_ROWS).to_pylist()
-        rows = [list(r.values()) for r in head]
-        header = find_header(rows, list(range(1, len(rows) + 1)), sheets)
+        if table.num_rows == 0:
+            return SheetSource(sheet_name, None, None, "空工作表")
+        # row i of the table is spreadsheet row i + 1; columns are placed at their absolute index
+        width = max(absolute) + 1
+        head = []
+        for r in table.slice(0, HEADER_SCAN_ROWS).to_pylist():
+            row: list = [None] * width
+            for a, v in zip(absolute, r.values(), strict=True):
+                row[a] = v
+            head.append(row)
+        header = find_header(head, list(range(1, len(head) + 1)), sheets)
         if header is None:
             return SheetSource(sheet_name, None, None)
-        cols = list(table.column_names)
-        keep = {j: cols[j] for j in (*header.columns, *header.extras) if j < len(cols)}
-        data = table.slice(header.last_row).select(list(keep.values())).rename_columns([f"c{j}" for j in keep])
+        pos = {a: k for k, a in enumerate(absolute)}
+        keep = [j for j in (*header.columns, *header.extras) if j in pos]
+        data = table.slice(header.last_row)
+        data = pa.table({f"c{j}": data.column(pos[j]) for j in keep})
+        first, n = header.last_row + 1, data.num_rows
+        rows = pa.array(np.arange(first, first + n, dtype=np.int64))
         numeric = {}
+        refs = xml is not None and not re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", xml)
         for j, name in header.columns.items():
-            if header.sheet.column(name).type == contract.ID and j < len(cols):
+            if header.sheet.column(name).type != contract.ID or j not in pos:
+                continue
+            if refs:
+                found = _numeric_rows(xml, _col_letter(j))
+                if found:
+                    numeric[f"c{j}"] = pa.array(np.isin(np.arange(first, first + n), np.fromiter(found, np.int64)))
+            else:
                 b = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, use_columns=[j],
                                       dtypes={j: "boolean"}, eager=True).column(0)
                 numeric[f"c{j}"] = pc.is_valid(b).slice(header.last_row)
-        rows_arr = pa.array(np.arange(header.last_row + 1, header.last_row + 1 + data.num_rows, dtype=np.int64))
-        return SheetSource(sheet_name, header, iter([Chunk(data, rows_arr, numeric)]))
+        return SheetSource(sheet_name, header, iter([Chunk(data, rows, numeric)]))
+
+
+def _numeric_rows(xml: bytes, letter: str) -> set[int]:
+    """Row numbers of the numeric (untyped or t="n") cells of one column, from the sheet XML."""
+    pattern = (rb'<c r="' + letter.encode() + rb'(\d+)"(?: s="\d+")?(?: t="n")?(?: s="\d+")?>\s*'
+               rb"(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>")
+    return {int(m.group(1)) for m in re.finditer(pattern, xml)}
 
 
 def _text(v: object) -> str | None:
