@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import sys
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -67,18 +68,86 @@ def _sheet_candidates(sheet_name: str) -> tuple[list[contract.Sheet], bool]:
     return list(contract.SHEETS), False
 
 
+def _read_events(files: list[tuple[str, Path]], previous: dict[str, str], max_bytes: int | None) -> Iterator[tuple]:
+    """Read, check and normalise every file (no database work): runs in a read-ahead thread.
+
+    Yields ``("unchanged", base)``, or ``("file", base, order)``, then ``("chunk", sheet, sheet_name, table)``
+    and ``("sheet", info)`` items, then ``("ok",)`` or ``("failed", message)``.
+    """
+    for order, (name, path) in enumerate(files):
+        size, sha = path.stat().st_size, _sha256(path)
+        base = dict(file=name, path=str(path.resolve()), sha256=sha, size=size)
+        if previous.get(name) == sha:
+            yield ("unchanged", base)
+            continue
+        yield ("file", base, order)
+        sheets: list[dict] = []
+        try:
+            kind = readers.check_file(path, name, max_bytes)
+            if kind == "csv":
+                cands = _sheet_candidates(Path(name).stem)[0]
+                yield from _read_sheet(name, order, readers.csv_sheet(path, name, cands), sheets, by_name=False)
+            else:
+                wb = readers.Workbook(path, name, max_bytes)
+                try:
+                    for sheet_name, member in wb.sheets:
+                        cands, by_name = _sheet_candidates(sheet_name)
+                        yield from _read_sheet(name, order, wb.sheet(sheet_name, member, cands), sheets, by_name)
+                finally:
+                    wb.close()
+            if not any(r["status"] == "loaded" for r in sheets):
+                why = "；".join(r["message"] for r in sheets if r["message"]) or "没有任何工作表"
+                raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
+        except ReadError as exc:
+            yield ("failed", str(exc))
+            continue
+        for r in sheets:
+            yield ("sheet", r)
+        yield ("ok",)
+
+
+def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[dict], by_name: bool) -> Iterator[tuple]:
+    header = src.header
+    if header is None:
+        if by_name:
+            raise ReadError(f"文件“{name}”的工作表“{src.name}”在前{readers.HEADER_SCAN_ROWS}行中没有找到可识别的表头行"
+                            "（应为模板中的中文列名，如“公民身份号码”“姓名”）。")
+        sheets.append(dict(sheet=src.name, table=None, status="skipped",
+                           message=f"工作表“{src.name}”{src.message or '没有可识别的表头'}，已忽略。"))
+        return
+    sheet = header.sheet
+    missing = header.missing()
+    if missing:
+        cols = "、".join(f"“{c.header}”" for c in missing)
+        if not by_name:  # only recognised by its header: say so and leave it out
+            sheets.append(dict(sheet=src.name, table=None, status="skipped", message=(
+                f"工作表“{src.name}”的表头（第{header.last_row}行）像“{sheet.name}”表，但缺少必填列：{cols}，已忽略。")))
+            return
+        raise ReadError(f"文件“{name}”的工作表“{src.name}”（识别为“{sheet.name}”，表头在第{header.last_row}行）"
+                        f"缺少必填列：{cols}。")
+    notes = []
+    if header.extras:
+        notes.append("忽略未知列：" + "、".join(f"“{h}”" for h in header.extras.values()) + "（原值保留在被拒行的原始记录中）")
+    if header.duplicates:
+        notes.append("重复的列只取第一列，忽略：" + "、".join(f"“{h}”" for h in header.duplicates))
+    for chunk in src.chunks:
+        yield ("chunk", sheet, src.name, normalize.prepare(chunk, header, 0, name, src.name, order))
+    sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
+
+
 class _Loader:
     """State of one intake call inside its transaction.
 
-    Chunks of every file are buffered per contract sheet in one canonical Arrow layout and validated and
-    inserted in large batches (a few SQL statements per 100 000 rows, not per sheet): DuckDB's per-statement
-    cost dominates otherwise with a hundred small county workbooks.
+    A read-ahead thread reads and normalises the files (:func:`_read_events`) while this thread does the
+    database work. Chunks of every file are buffered per contract sheet in one canonical Arrow layout and
+    validated and inserted in batches (a few SQL statements per batch, not per sheet): DuckDB's
+    per-statement cost dominates otherwise with a hundred small county workbooks.
     """
 
     BATCH_BYTES = 8 * 2**20  # Arrow bytes buffered per sheet before a flush
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None, on_rows=None):
-        self.con, self.max_bytes, self.on_rows = con, max_bytes, on_rows
+    def __init__(self, con: duckdb.DuckDBPyConnection, max_bytes: int | None, on_rows=None, on_file=None):
+        self.con, self.max_bytes, self.on_rows, self.on_file = con, max_bytes, on_rows, on_file
         self.entries: list[dict] = []  # per file × sheet, in file order; counts filled from batches
         self.counts: dict[tuple[int, str], list[int]] = {}  # (load_id, sheet) -> [read, rejected]
         self.buffers: dict[str, list[tuple[int, pa.Table]]] = {}
@@ -88,80 +157,53 @@ class _Loader:
         _run(con, f"CREATE OR REPLACE TEMP TABLE _stage_orgs ({orgs_cols}, _file VARCHAR, _sheet VARCHAR, "
                   "_row BIGINT, _load_id BIGINT, _raw VARCHAR, _ord INTEGER)")
 
-    # ---------------------------------------------------------------------------------- one file
-    def load_file(self, order: int, name: str, path: Path) -> None:
-        con = self.con
-        size, sha = path.stat().st_size, _sha256(path)
-        prev_sha, n_prev = con.execute("SELECT arg_max(sha256, load_id), count(*) FROM loads "
-                                       "WHERE file = ? AND status = 'loaded'", [name]).fetchall()[0]
-        base = dict(file=name, path=str(path.resolve()), sha256=sha, size=size)
-        if prev_sha == sha:
-            self.entries.append(dict(base, load_id=None, sheet="", table=None, status="unchanged", message=(
-                f"文件“{name}”与已导入的版本内容相同（sha256 {sha[:12]}…），未重复导入。")))
-            return
-        load_id = con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
-        self.load_ids.append(load_id)
-        meta = dict(base, load_id=load_id, order=order)
+    def load(self, files: list[tuple[str, Path]]) -> None:
+        """Consume the read-ahead events of every file: buffer/flush chunks, keep the bookkeeping."""
+        prev = self.con.execute("SELECT file, arg_max(sha256, load_id), count(*) FROM loads "
+                                "WHERE status = 'loaded' GROUP BY file").fetchall()
+        previous = {f: s for f, s, _ in prev}
+        meta: dict = {}
         sheets: list[dict] = []
-        try:
-            kind = readers.check_file(path, name, self.max_bytes)
-            if kind == "csv":
-                cands = _sheet_candidates(Path(name).stem)[0]
-                self._load_sheet(meta, readers.csv_sheet(path, name, cands), sheets, by_name=False)
-            else:
-                wb = readers.Workbook(path, name, self.max_bytes)
-                try:
-                    for sheet_name, member in wb.sheets:
-                        cands, by_name = _sheet_candidates(sheet_name)
-                        self._load_sheet(meta, wb.sheet(sheet_name, member, cands), sheets, by_name)
-                finally:
-                    wb.close()
-            if not any(r["status"] == "loaded" for r in sheets):
-                why = "；".join(r["message"] for r in sheets if r["message"]) or "没有任何工作表"
-                raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
-        except ReadError as exc:
-            self._undo(load_id)
-            self.entries.append(dict(meta, sheet="", table=None, status="failed", message=str(exc)))
-            return
-        if n_prev:
-            self._drop_old(name, load_id)
-        for r in sheets:
-            self.entries.append(dict(meta, **r, replaced=bool(n_prev)))
+        for event in readers.prefetch(_read_events(files, previous, self.max_bytes), depth=2):
+            kind = event[0]
+            if kind == "unchanged":
+                base = event[1]
+                self.entries.append(dict(base, load_id=None, sheet="", table=None, status="unchanged", message=(
+                    f"文件“{base['file']}”与已导入的版本内容相同（sha256 {base['sha256'][:12]}…），未重复导入。")))
+                self._file_done(base)
+            elif kind == "file":
+                load_id = self.con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
+                self.load_ids.append(load_id)
+                meta = dict(event[1], load_id=load_id, order=event[2])
+                sheets = []
+            elif kind == "chunk":
+                _, sheet, sheet_name, table = event
+                n = table.num_rows
+                table = table.set_column(0, "_load_id", pa.repeat(pa.scalar(meta["load_id"], pa.int64()), n))
+                self.counts.setdefault((meta["load_id"], sheet_name), [0, 0])
+                self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
+                self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
+                if self.on_rows:
+                    self.on_rows(n)
+                if self.buffered[sheet.table] >= self.BATCH_BYTES:
+                    self._flush(sheet)
+            elif kind == "sheet":
+                sheets.append(event[1])
+            elif kind == "failed":
+                self._undo(meta["load_id"])
+                self.entries.append(dict(meta, sheet="", table=None, status="failed", message=event[1]))
+                self._file_done(meta)
+            else:  # ok
+                if meta["file"] in previous:
+                    self._drop_old(meta["file"], meta["load_id"])
+                for r in sheets:
+                    self.counts.setdefault((meta["load_id"], r["sheet"]), [0, 0])
+                    self.entries.append(dict(meta, **r, replaced=meta["file"] in previous))
+                self._file_done(meta)
 
-    def _load_sheet(self, meta: dict, src: readers.SheetSource, sheets: list[dict], by_name: bool) -> None:
-        name, header = meta["file"], src.header
-        if header is None:
-            if by_name:
-                raise ReadError(f"文件“{name}”的工作表“{src.name}”在前{readers.HEADER_SCAN_ROWS}行中没有找到可识别的表头行"
-                                "（应为模板中的中文列名，如“公民身份号码”“姓名”）。")
-            sheets.append(dict(sheet=src.name, table=None, status="skipped",
-                               message=f"工作表“{src.name}”{src.message or '没有可识别的表头'}，已忽略。"))
-            return
-        sheet = header.sheet
-        missing = header.missing()
-        if missing:
-            cols = "、".join(f"“{c.header}”" for c in missing)
-            if not by_name:  # only recognised by its header: say so and leave it out
-                sheets.append(dict(sheet=src.name, table=None, status="skipped", message=(
-                    f"工作表“{src.name}”的表头（第{header.last_row}行）像“{sheet.name}”表，但缺少必填列：{cols}，已忽略。")))
-                return
-            raise ReadError(f"文件“{name}”的工作表“{src.name}”（识别为“{sheet.name}”，表头在第{header.last_row}行）"
-                            f"缺少必填列：{cols}。")
-        notes = []
-        if header.extras:
-            notes.append("忽略未知列：" + "、".join(f"“{h}”" for h in header.extras.values()) + "（原值保留在被拒行的原始记录中）")
-        if header.duplicates:
-            notes.append("重复的列只取第一列，忽略：" + "、".join(f"“{h}”" for h in header.duplicates))
-        self.counts.setdefault((meta["load_id"], src.name), [0, 0])
-        for chunk in src.chunks:
-            table = normalize.prepare(chunk, header, meta["load_id"], meta["file"], src.name, meta["order"])
-            self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
-            if self.on_rows:
-                self.on_rows(table.num_rows)
-            self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
-            if self.buffered[sheet.table] >= self.BATCH_BYTES:
-                self._flush(sheet)
-        sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
+    def _file_done(self, base: dict) -> None:
+        if self.on_file:
+            self.on_file(base["size"])
 
     def _flush(self, sheet: contract.Sheet) -> None:
         """Validate and insert the buffered rows of one contract sheet (set-based, a few statements)."""
@@ -355,10 +397,8 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
                     bar.set_postfix_str(f"{rows[0]:,} 行", refresh=False)
                     bar.update(0)
 
-                loader = _Loader(con, max_bytes, on_rows)
-                for order, (name, path) in enumerate(files):
-                    loader.load_file(order, name, path)
-                    bar.update(path.stat().st_size)
+                loader = _Loader(con, max_bytes, on_rows, bar.update)
+                loader.load(files)
             out = loader.finish()
             con.commit()
         except BaseException:
