@@ -591,3 +591,16 @@ def test_streamed_slices_give_the_same_result_as_whole_sheets(tmp_path, monkeypa
         pd.testing.assert_frame_equal(a, b)
     assert rejects(tmp_path / "sliced.duckdb")[["file", "row", "column"]].values.tolist() == [
         ["b.xlsx", 41, "公民身份号码"], ["b.xlsx", 71, "编制类型"]]
+
+
+def test_empty_contract_sheet_is_noted_not_fatal(tmp_path, ws):
+    path = tmp_path / "e.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    wb.add_worksheet("编外人员")
+    sh = wb.add_worksheet("人员")
+    for i, row in enumerate([STAFF_H, staff_row(pid(), "甲", ORG_A)]):
+        sh.write_row(i, 0, row)
+    wb.close()
+    summary = intake.intake([path], ws).set_index("sheet")
+    assert summary.loc["人员", "loaded"] == 1
+    assert summary.loc["编外人员", "status"] == intake.SKIPPED and "空工作表" in summary.loc["编外人员", "message"]

@@ -109,7 +109,7 @@ def _read_events(files: list[tuple[str, Path]], previous: dict[str, str], max_by
 def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[dict], by_name: bool) -> Iterator[tuple]:
     header = src.header
     if header is None:
-        if by_name:
+        if by_name and not src.message:  # (an entirely empty sheet is only noted)
             raise ReadError(f"文件“{name}”的工作表“{src.name}”在前{readers.HEADER_SCAN_ROWS}行中没有找到可识别的表头行"
                             "（应为模板中的中文列名，如“公民身份号码”“姓名”）。")
         sheets.append(dict(sheet=src.name, table=None, status="skipped",
