@@ -453,7 +453,11 @@ def format_summary(df: pd.DataFrame) -> str:
             lines.append("  ".join("-" * w for w in widths))
     total = df[["read", "loaded", "rejected"]].sum()
     lines.append(f"合计：读取 {total['read']} 行，导入 {total['loaded']} 行，拒绝 {total['rejected']} 行。")
-    notes = [f"- {r.file}{'／' + r.sheet if r.sheet else ''}：{r.message}" for r in df.itertuples() if r.message]
+    unchanged = int((df["status"] == UNCHANGED).sum())
+    if unchanged:
+        lines.append(f"{unchanged} 个文件与已导入的版本内容相同（sha256 一致），未重复导入。")
+    notes = [f"- {r.file}{'／' + r.sheet if r.sheet else ''}：{r.message}" for r in df.itertuples()
+             if r.message and r.status != UNCHANGED]
     if notes:
         lines += ["说明：", *notes]
     return "\n".join(lines)
