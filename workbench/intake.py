@@ -13,6 +13,9 @@ Files are processed in sorted relative-path order. Per file:
 
 For 机构 the first row of a 统一社会信用代码 wins (rows already in the workspace first, then sorted file
 order, then row order); later ones are rejected.
+
+A read-ahead thread reads, checks and normalises the files (:func:`_read_events`, no database work) while
+the calling thread validates and inserts in batches (:class:`_Loader`).
 """
 
 from __future__ import annotations

@@ -348,7 +348,8 @@ class Workbook:
         for s in wb.iter(f"{NS}sheet"):
             target = rels.get(s.get(f"{REL_NS}id"), "")
             target = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-            self.sheets.append((s.get("name"), target))
+            if "worksheets/" in target:  # chart sheets and macro sheets hold no rows
+                self.sheets.append((s.get("name"), target))
 
     def close(self) -> None:
         self.zf.close()
