@@ -604,3 +604,17 @@ def test_empty_contract_sheet_is_noted_not_fatal(tmp_path, ws):
     summary = intake.intake([path], ws).set_index("sheet")
     assert summary.loc["人员", "loaded"] == 1
     assert summary.loc["编外人员", "status"] == intake.SKIPPED and "空工作表" in summary.loc["编外人员", "message"]
+
+
+def test_chart_sheet_is_skipped(tmp_path, ws):
+    path = tmp_path / "chart.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    sh = wb.add_worksheet("人员")
+    for i, row in enumerate([STAFF_H, staff_row(pid(), "甲", ORG_A)]):
+        sh.write_row(i, 0, row)
+    chart = wb.add_chart({"type": "column"})
+    chart.add_series({"values": "=人员!$A$2:$A$2"})
+    wb.add_chartsheet("图表").set_chart(chart)
+    wb.close()
+    summary = intake.intake([path], ws)
+    assert summary["sheet"].tolist() == ["人员"] and summary["loaded"].tolist() == [1]
