@@ -145,7 +145,7 @@ def order(names) -> list[str]:
         if n not in out:
             out.append(n)
 
-    for n in names:
+    for n in sorted(names):
         visit(n)
     return out
 
