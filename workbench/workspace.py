@@ -117,8 +117,8 @@ def reader(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
 
 # ------------------------------------------------------------------------------------------ settings
 def get_setting(con: duckdb.DuckDBPyConnection, key: str, default: str | None = None) -> str | None:
-    row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
-    return row[0] if row else default
+    rows = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchall()  # fetchall: no open result
+    return rows[0][0] if rows else default
 
 
 def set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
@@ -133,4 +133,4 @@ def as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
 
 def row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows per contract table."""
-    return {s.table: con.execute(f'SELECT count(*) FROM "{s.table}"').fetchone()[0] for s in contract.SHEETS}
+    return {s.table: con.execute(f'SELECT count(*) FROM "{s.table}"').fetchall()[0][0] for s in contract.SHEETS}
