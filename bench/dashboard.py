@@ -8,7 +8,7 @@ A real ``workbench dashboard`` server (serve.start) runs on a free localhost por
 folder plus ``baseline.ipynb`` (one ipywidgets Label: Voila + kernel + page overhead, measured in the same run).
 Times, in headless Chromium:
 
-* first render  — goto → every figure drawn (overview) / the findings table shown (explorer), with preheated
+* first render  — goto → every figure drawn, titles included (overview) / the findings table shown (explorer), with preheated
   kernels (the default) and with cold kernels (``--no-preheat``: kernel start + reading the snapshot);
 * filter change — choose a city (overview: headline + 5 figures redrawn with the city's title), a severity
   and a region (explorer: count and table redrawn).
@@ -147,7 +147,7 @@ def open_page(browser, url: str, ready_js: str) -> tuple[object, float]:
     return page, time.perf_counter() - t0
 
 
-OVERVIEW_READY = "document.querySelectorAll('.wb-fig.wb-current .js-plotly-plot').length >= 5"
+OVERVIEW_READY = "document.querySelectorAll('.wb-fig.wb-current .js-plotly-plot .gtitle').length >= 3"
 EXPLORER_READY = "document.querySelectorAll('.wb-findings-table tbody tr').length > 0"
 
 
@@ -162,7 +162,7 @@ def overview_filter(page, name: str, code: str) -> float:
     return timed(lambda: page.select_option(".wb-city-filter select", label=name),
                  lambda: (page.wait_for_selector(f".wb-scope-{code}"),
                           page.wait_for_function(f"""Array.from(document.querySelectorAll('.wb-fig.wb-current .gtitle'))
-                              .filter(e => e.textContent.startsWith('{name}')).length >= 5""")))
+                              .filter(e => e.textContent.startsWith('{name}')).length >= 3""")))
 
 
 def explorer_filter(page, selector: str, label: str) -> float:

@@ -57,6 +57,7 @@ def test_overview_figures_follow_the_city(ws_copy):
         assert fig.layout.title.text.startswith(regions.name_of(city))
     app.update(city)
     assert f"{app.data.headline(city)['staff']:,}" in app.cards["staff"].value
+    assert app.slots["progress"].value.count("<tr>") == 1 + len(regions.children(city)) + 1  # head, 市本级, counties
     assert "wb-scope-620100" in app.root._dom_classes
     out = app.slots["rules"].outputs[0]
     assert out["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"].startswith("兰州市")
@@ -88,8 +89,13 @@ def test_progress_by_stage_follows_what_is_loaded(ws_copy, tmp_path):
     assert rows.loc[city, "sample"] == 0  # no sampling plan yet
     detail = dashboards.progress_rows(flags, "620100").set_index("name")
     assert not bool(detail.loc[regions.name_of(county), "joint_finance"])
-    fig = dashboards.progress_figure(detail.reset_index())
-    assert "✗" in list(fig.data[0].text[list(detail.index).index(regions.name_of(county))])
+    table = dashboards.progress_html(detail.reset_index())
+    row = next(r for r in table.split("<tr>") if f"<th>{regions.name_of(county)}</th>" in r)
+    import re
+
+    states = dict(zip(dashboards.STAGES, re.findall(r'class="wb-stage-(\w+)"', row), strict=True))
+    assert states["joint_finance"] == "none" and states["joint_police"] == states["self_check"] == "done"
+    assert states["sample"] == "none" and states["results"] == "na"  # no sampling plan yet
 
 
 def test_explorer_filters_and_person_records_are_masked(ws_copy):

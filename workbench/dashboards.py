@@ -57,6 +57,12 @@ STYLE = """<style>
 .wb-table th, .wb-table td {border: 1px solid #ddd; padding: 3px 6px; text-align: left;}
 .wb-table th {background: #f0f0f0;}
 .wb-note {color: #666; font-size: 13px;}
+.wb-fig {overflow-x: auto;}
+.wb-fig-title {font-size: 17px; color: #2a3f5f; margin: 14px 0 10px 8px;}
+.wb-progress-table td {text-align: center; min-width: 44px;}
+.wb-progress-table th {white-space: nowrap; text-align: center; font-weight: normal;}
+.wb-stage-done {background: #9fd89f;} .wb-stage-part {background: #f7d774;}
+.wb-stage-none {background: #f4a6a6;} .wb-stage-na {background: #f3f3f3; color: #888;}
 </style>"""
 
 
@@ -90,9 +96,11 @@ def plotly_output(fig: go.Figure) -> dict:
     # the template (~10 kB per figure) and the mode bar cost a third of a filter change in the browser;
     # plotly.js's own defaults look alike (white background, light grid)
     spec["layout"].pop("template", None)
+    spec["layout"].setdefault("height", 460)
     for axis in ("xaxis", "yaxis"):  # the template's automargin keeps long category labels visible
         spec["layout"].setdefault(axis, {}).setdefault("automargin", True)
-    spec["config"] = {"displaylogo": False, "responsive": True, "displayModeBar": False}
+    # not "responsive": inside ipywidgets boxes plotly's resize-to-container collapses the plots to zero height
+    spec["config"] = {"displaylogo": False, "displayModeBar": False}
     return {"output_type": "display_data", "metadata": {},
             "data": {"application/vnd.plotly.v1+json": spec, "text/plain": fig.layout.title.text or "图表"}}
 
@@ -234,28 +242,31 @@ def progress_rows(flags: pd.DataFrame, region_code: str | None = None) -> pd.Dat
     return pd.DataFrame(out)
 
 
-def progress_figure(rows: pd.DataFrame, title: str = "工作进度（按阶段）") -> go.Figure:
-    """Regions × stages grid: green reached, amber partly, red not yet, grey not applicable.
+def progress_cell(stage: str, reached: int, of: int, sampled: int) -> tuple[str, str]:
+    """Text and CSS state of one progress cell: ✓/✗ for one region, k/n for several, — not applicable."""
+    if of == 0:
+        return ("未抽中" if stage == "results" and sampled > 0 else "—"), "na"
+    text = ("✓" if reached == of else "✗") if of == 1 else f"{reached}/{of}"
+    return text, "done" if reached == of else "none" if reached == 0 else "part"
 
-    Dashboard-specific (the reports have no progress view), so it lives here rather than in figures.py.
+
+def progress_html(rows: pd.DataFrame, title: str = "工作进度（按阶段）") -> str:
+    """Regions × stages table: green reached, amber partly, red not yet, grey not applicable.
+
+    Dashboard-specific (the reports have no progress view), and an HTML table draws in a few milliseconds
+    where a plotly heatmap takes a tenth of a second — it is redrawn on every filter change.
     """
-    stages = list(STAGES)
-    z = rows[stages].to_numpy(dtype=float)
-    text = np.empty(z.shape, dtype=object)
-    for j, s in enumerate(stages):
-        for i, (k, of) in enumerate(zip(rows[f"{s}_n"], rows[f"{s}_of"], strict=True)):
-            if of == 0:
-                text[i, j] = "未抽中" if s == "results" and rows["sample_n"].iloc[i] > 0 else "—"
-            else:
-                text[i, j] = ("✓" if k == of else "✗") if of == 1 else f"{k}/{of}"
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[v.replace("·", "<br>") for v in STAGES.values()], y=rows["name"], text=text, texttemplate="%{text}", zmin=0, zmax=1,
-        showscale=False, xgap=2, ygap=2, colorscale=[[0, "#f4a6a6"], [0.5, "#f7d774"], [1, "#9fd89f"]],
-        hovertemplate="%{y} · %{x}：%{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(side="top")
-    return figures._layout(fig, title, height=max(260, 30 * len(rows) + 140),
-                           margin={"l": 90, "r": 20, "t": 110, "b": 20})
+    head = "".join(f"<th>{html.escape(v).replace('·', '<br>')}</th>" for v in STAGES.values())
+    body = []
+    for i, name in enumerate(rows["name"]):
+        cells = []
+        for s in STAGES:
+            text, state = progress_cell(s, int(rows[f"{s}_n"].iloc[i]), int(rows[f"{s}_of"].iloc[i]),
+                                        int(rows["sample_n"].iloc[i]))
+            cells.append(f'<td class="wb-stage-{state}">{text}</td>')
+        body.append(f"<tr><th>{html.escape(str(name))}</th>{''.join(cells)}</tr>")
+    return (f'<div class="wb-fig-title">{html.escape(title)}</div><table class="wb-table wb-progress-table">'
+            f"<thead><tr><th>地区</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 # ------------------------------------------------------------------------------------------ overview
@@ -289,24 +300,23 @@ class OverviewData:
         code = region_code or regions.province_code()
         name = region_name(code)
         scope = summaries.scope_codes(code)
-        kids = regions.children(code)
-        rows = [code, *kids]
+        rows = [code, *regions.children(code)]
         clears = self.clears[self.clears["region_code"].isin(rows)]
         fr = self.findings[self.findings["region_code"].isin(scope)]
         rr = self.rule_region[self.rule_region["region_code"].isin(scope)]
         by_rule = (rr.groupby(["rule_id", "severity"], as_index=False)
                    .agg(title=("title", "first"), findings=("findings", "sum"))
                    .sort_values(["findings", "rule_id"], ascending=[False, True]))
-        child_word = "县区" if code != regions.province_code() else "市州"
         return {
             "clears": figures.four_clears_heatmap(clears, title=f"{name} · 四清情况"),
-            "progress": progress_figure(progress_rows(self.progress, code), title=f"{name} · 工作进度"),
             "hierarchy": figures.findings_sunburst(fr, title=f"{name} · 问题分布"),
             "rules": figures.findings_by_rule_bar(by_rule, title=f"{name} · 问题数（按规则）"),
-            "regions": figures.findings_by_region_bar(
-                self.findings[self.findings["region_code"].isin(kids)],
-                title=f"{name} · 问题数（按{child_word}）"),
         }
+
+    def progress_html(self, region_code: str | None = None) -> str:
+        """The campaign-progress table of one scope."""
+        code = region_code or regions.province_code()
+        return progress_html(progress_rows(self.progress, code), title=f"{region_name(code)} · 工作进度")
 
 
 HEADLINE_CARDS = (
@@ -314,7 +324,8 @@ HEADLINE_CARDS = (
     ("findings", "问题总数"), *((f"findings_{s}", f"问题·{contract.SEVERITY_ZH[s]}") for s in contract.SEVERITIES),
     ("clears_passed", "四清通过项"),
 )
-FIGURE_SLOTS = ("clears", "progress", "hierarchy", "rules", "regions")
+FIGURE_SLOTS = ("clears", "hierarchy", "rules")
+VIEW_SLOTS = ("clears", "progress", "hierarchy", "rules")
 
 
 class OverviewApp:
@@ -342,7 +353,7 @@ class OverviewApp:
         for view in getattr(self, "views", {}).values():
             for widget in view.values():
                 widget.close()
-        self.views: dict[str | None, dict[str, w.Output]] = {}
+        self.views: dict[str | None, dict[str, w.DOMWidget]] = {}
         self.warm()
 
     # builders
@@ -358,10 +369,9 @@ class OverviewApp:
         self.note = w.HTML()
         self.note.add_class("wb-note")
         # one Output per figure and scope, kept once drawn: going back to a scope only toggles visibility
-        self.holders = {k: w.VBox(layout=w.Layout(width="50%" if k != "regions" else "100%"))
-                        for k in FIGURE_SLOTS}
+        self.holders = {k: w.VBox(layout=w.Layout(width="50%")) for k in VIEW_SLOTS}
         grid = w.VBox([w.HBox([self.holders["clears"], self.holders["progress"]]),
-                       w.HBox([self.holders["hierarchy"], self.holders["rules"]]), self.holders["regions"]])
+                       w.HBox([self.holders["hierarchy"], self.holders["rules"]])])
         root = w.VBox([w.HTML(STYLE), self.title, w.HBox([self.city, self.note]),
                        w.HBox(list(self.cards.values()), layout=w.Layout(flex_flow="row wrap")),
                        grid])
@@ -391,9 +401,12 @@ class OverviewApp:
         month = f"财政发放月份 {self.data.pay_month}" if self.data.pay_month else "未导入财政发放"
         self.note.value = f"{run}；{month}；数据来自已发布的只读快照"
         if region_code not in self.views:
-            self.views[region_code] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
+            view: dict[str, w.DOMWidget] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
             for key, out in self.outputs(region_code).items():
-                self.views[region_code][key].outputs = (out,)
+                view[key].outputs = (out,)
+            view["progress"] = w.HTML(self.data.progress_html(region_code))
+            view["progress"].add_class("wb-progress")
+            self.views[region_code] = view
         for scope in dict.fromkeys([old, region_code]):  # only the two scopes whose visibility changes
             for widget in self.views.get(scope, {}).values():
                 widget.layout.display = None if scope == region_code else "none"
@@ -405,8 +418,8 @@ class OverviewApp:
         self.root.add_class(f"wb-scope-{region_code or 'all'}")
 
     @property
-    def slots(self) -> dict[str, w.Output]:
-        """The figure outputs of the scope on show."""
+    def slots(self) -> dict[str, w.DOMWidget]:
+        """The figure outputs (and the progress table) of the scope on show."""
         return self.views[self.scope]
 
     def warm(self) -> threading.Thread:
@@ -691,8 +704,8 @@ __all__: Iterable[str] = (
     "build",
     "person_records",
     "plotly_output",
-    "progress_figure",
     "progress_flags",
+    "progress_html",
     "progress_rows",
     "resolve_workspace",
 )
