@@ -369,9 +369,12 @@ def test_explorer_filters_and_person_drilldown(server, page, dash_ws):
     assert_no_source(page)
 
     page.select_option(".wb-filter-severity select", label=contract.SEVERITY_ZH["critical"])
-    page.wait_for_function(f"document.querySelector('.wb-count').innerText.includes('{want['findings_critical']}')")
+    shown_count_is = """n => { const m = document.querySelector('.wb-count').innerText.match(/符合条件的问题\\s*([\\d,]+)/);
+                               return m !== null && Number(m[1].replace(/,/g, '')) === n; }"""
+    page.wait_for_function(shown_count_is, arg=want["findings_critical"])
     assert count() == want["findings_critical"]
     page.select_option(".wb-filter-severity select", label="全部")
+    page.wait_for_function(shown_count_is, arg=want["findings"])
 
     # a person from the table: the drop-down lists masked IDs only
     labels = _option_labels(page, ".wb-person-select")[1:]
