@@ -88,14 +88,15 @@ register(Rule(
     fires_when="quota(o,k) > 0 and actual(o,k) > quota(o,k)",
     # actual(o,k) = count(DISTINCT id), computed as rows minus the repeats of ids on several rows (wb_multi),
     # so the expensive DISTINCT only runs on that small subset
-    query="""WITH n AS (SELECT org, est_kind AS kind, count(*) AS n FROM wb_staff WHERE known GROUP BY org, est_kind),
-                  x AS (SELECT p.org, p.est_kind AS kind, count(*) - count(DISTINCT p.id) AS extra
-                        FROM wb_staff p SEMI JOIN wb_multi m ON m.id = p.id WHERE p.known GROUP BY p.org, p.est_kind),
-                  a AS (SELECT n.org, n.kind, n.n - COALESCE(x.extra, 0) AS actual
-                        FROM n LEFT JOIN x ON x.org = n.org AND x.kind = n.kind)
+    # (units grouped by their integer key ok, known units only)
+    query="""WITH n AS (SELECT ok, est_kind AS kind, count(*) AS n FROM wb_staff WHERE known GROUP BY ok, est_kind),
+                  x AS (SELECT p.ok, p.est_kind AS kind, count(*) - count(DISTINCT p.id) AS extra
+                        FROM wb_staff p SEMI JOIN wb_multi m ON m.id = p.id WHERE p.known GROUP BY p.ok, p.est_kind),
+                  a AS (SELECT n.ok, n.kind, n.n - COALESCE(x.extra, 0) AS actual
+                        FROM n LEFT JOIN x ON x.ok = n.ok AND x.kind = n.kind)
              SELECT q.region_code, q.org AS org_code, NULL AS id_number, q.kind AS item,
                     format('核定{}{}名，实有{}名，超编{}名', q.kind, q.quota, a.actual, a.actual - q.quota) AS detail
-             FROM wb_quota q JOIN a ON a.org = q.org AND a.kind = q.kind
+             FROM wb_quota q JOIN a ON a.ok = q.ok AND a.kind = q.kind
              WHERE q.quota > 0 AND a.actual > q.quota""",
 ))
 register(Rule(
@@ -105,7 +106,7 @@ register(Rule(
     query="""SELECT any_value(q.region_code) AS region_code, p.org AS org_code, p.id AS id_number, NULL AS item,
                     '单位未核定' || string_agg(DISTINCT p.est_kind, '、') || '，该人员按'
                     || string_agg(DISTINCT p.est_kind, '、') || '在编' AS detail
-             FROM wb_staff p JOIN wb_quota q ON q.org = p.org AND q.kind = p.est_kind
+             FROM wb_staff p JOIN wb_quota q ON q.ok = p.ok AND q.kind = p.est_kind
              WHERE q.quota = 0 GROUP BY p.org, p.id""",
 ))
 # ------------------------------------------------------------------------------------------------ 领导职数清
@@ -113,10 +114,10 @@ register(Rule(
     id="LDR_OVER", title_zh="超职数配备领导", title_en="Leaders above approved posts", severity="high", clear=LDR,
     key="org, item=level", sources=("orgs", "staff"), uses=("wb_org", "wb_staff"),
     fires_when="leaders(o,v) > approved posts of level v",
-    query=f"""WITH l AS (SELECT org, level, count(DISTINCT id) AS n FROM wb_staff
-                         WHERE known AND level IN ({_LEVELS}) GROUP BY org, level),
+    query=f"""WITH l AS (SELECT ok, level, count(DISTINCT id) AS n FROM wb_staff
+                         WHERE known AND level IN ({_LEVELS}) GROUP BY ok, level),
                    x AS (SELECT o.region_code, o.org, l.level, l.n, CASE l.level {_LEADER_CASE} END AS approved
-                         FROM l JOIN wb_org o ON o.org = l.org AND NOT o.out_of_scope)
+                         FROM l JOIN wb_org o ON o.ok = l.ok AND NOT o.out_of_scope)
               SELECT region_code, org AS org_code, NULL AS id_number, level AS item,
                      format('核定{{}}领导职数{{}}名，实配{{}}名，超配{{}}名', level, approved, n, n - approved) AS detail
               FROM x WHERE n > approved""",

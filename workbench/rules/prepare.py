@@ -32,7 +32,7 @@ _OOS = contract.OUT_OF_SCOPE_PSI
 _QUOTAS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.EST_KINDS.values())
 _LEADERS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.LEADER_LEVELS.values())
 _QUOTA_UNION = " UNION ALL ".join(
-    f"SELECT org, region_code, '{k}' AS kind, {c} AS quota FROM wb_org WHERE NOT out_of_scope"
+    f"SELECT org, ok, region_code, '{k}' AS kind, {c} AS quota FROM wb_org WHERE NOT out_of_scope"
     for k, c in contract.EST_KINDS.items()
 )
 _POLICE_FLAGS = ", ".join(f"'{r}'" for r in contract.POLICE_MISMATCH + contract.POLICE_DECEASED)
@@ -48,12 +48,13 @@ _PROVINCE_OK = f"n // {10 ** 15} IN ({', '.join(str(p) for p in ids.PROVINCE_COD
 BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_org": ((), f"""
         CREATE OR REPLACE TEMP TABLE wb_org AS
+        SELECT *, CAST(row_number() OVER () AS INTEGER) AS ok FROM (  -- ok: an integer key for grouping and joins
         SELECT wb_norm(org_code) AS org, org_name, wb_blank(region_code) AS region_code, wb_blank(approval_doc) AS approval_doc,
                wb_blank(funding) AS funding, COALESCE(approved_units, 0) AS approved_units,
                COALESCE(actual_units, 0) AS actual_units, {_QUOTAS}, {_LEADERS},
                COALESCE(wb_blank(psi_class) = '{_OOS}', FALSE) AS out_of_scope
         FROM orgs WHERE wb_norm(org_code) IS NOT NULL
-        QUALIFY row_number() OVER (PARTITION BY wb_norm(org_code) ORDER BY _load_id NULLS LAST, _row NULLS LAST) = 1"""),
+        QUALIFY row_number() OVER (PARTITION BY wb_norm(org_code) ORDER BY _load_id NULLS LAST, _row NULLS LAST) = 1)"""),
     "wb_quota": (("wb_org",), f"CREATE OR REPLACE TEMP TABLE wb_quota AS {_QUOTA_UNION}"),
     "wb_person": (("wb_org",), f"""
         CREATE OR REPLACE TEMP TABLE wb_person AS
@@ -75,7 +76,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
                CASE WHEN valid THEN b0 END AS id_birth,
                CASE WHEN NOT valid THEN NULL WHEN odd THEN '男' ELSE '女' END AS id_sex,  -- = wb_id_sex
                CASE WHEN valid THEN wb_age(b0, :as_of) END AS age,
-               o.org IS NOT NULL AS known, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
+               o.org IS NOT NULL AS known, o.ok, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('v.org')} END AS region_code
         FROM v LEFT JOIN wb_org o ON o.org = v.org"""),
     "wb_staff": (("wb_person",), """
