@@ -31,9 +31,12 @@ templates: $(STAMP)
 	$(BIN)/workbench templates --out templates
 
 bench: $(STAMP)
+	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/check.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/summaries.py
+	$(BIN)/python bench/sampling.py
 	$(BIN)/python bench/dashboard.py
 
 clean:
