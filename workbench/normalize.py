@@ -10,7 +10,10 @@ and region codes without spaces and upper-cased) and a flag for numeric ID cells
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,11 +40,11 @@ def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
 
-def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
-    """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null.
+_UNICODE_SPACE = re.compile(r"[^\S\x00-\x7f]")  # whitespace outside ASCII
 
-    Each step runs only where the column needs it (checked with cheap non-regex kernels)."""
-    arr = arr.cast(pa.string())
+
+def _normalize_all(arr: pa.Array, compact: bool) -> pa.Array:
+    """Every step on every value (each step skipped only where the whole column does not need it)."""
     if not pc.all(pc.string_is_ascii(arr)).as_py():  # NFKC only changes non-ASCII text
         arr = pc.utf8_normalize(arr, "NFKC")
     arr = pc.utf8_trim_whitespace(arr)
@@ -52,6 +55,59 @@ def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
     elif any(_any(pc.match_substring(arr, ch)) for ch in ("  ", "\t", "\n", "\r")):
         arr = pc.replace_substring_regex(arr, r"\s+", " ")
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray | None:
+    """Rows that normalising may change, found on the column's bytes (None: treat every row so)."""
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    data = arr.buffers()[2]
+    base = int(offsets[0])
+    raw = (np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8))
+    raw = raw[base:int(offsets[-1])]
+    starts, ends = offsets[:-1] - base, offsets[1:] - base
+    # ASCII whitespace is 9–13 and 32 (utf8_trim_whitespace, RE2's \\s): flag every control byte and, where
+    # compact, spaces and lower-case letters too (a flagged row that needs nothing is left as it is)
+    hits = raw <= 32 if compact else raw < 32
+    if compact:
+        hits |= (raw - np.uint8(97)) < 26
+    non_ascii = raw >= 0x80
+    if non_ascii.any():
+        text = raw.tobytes().decode("utf-8")
+        if _UNICODE_SPACE.search(text):
+            return None
+        if not unicodedata.is_normalized("NFKC", text):
+            hits |= non_ascii
+    if not compact:  # runs of spaces
+        hits[:-1] |= (raw[:-1] == 32) & (raw[1:] == 32)
+    dirty = np.zeros(n, dtype=bool)
+    pos = np.flatnonzero(hits)
+    if pos.size:
+        dirty[np.searchsorted(ends, pos, side="right")] = True
+    empty = ends == starts
+    if not compact:  # leading or trailing space
+        full = ~empty
+        dirty[full] |= (raw[starts[full]] == 32) | (raw[ends[full] - 1] == 32)
+    if empty.any():  # an empty string (not a null) becomes null
+        dirty |= empty & pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    return dirty
+
+
+def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
+    """NFKC, trim, collapse inner whitespace (or remove it and upper-case when ``compact``); '' -> null.
+
+    Only the rows that can change are worked on (found on the column's bytes with numpy): most columns
+    of real files are clean, and the pyarrow kernels are then skipped altogether."""
+    arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    dirty = _dirty_rows(arr, compact) if len(arr) else np.zeros(0, dtype=bool)
+    if dirty is None or dirty.all():
+        return _normalize_all(arr, compact)
+    if not dirty.any():
+        return arr
+    mask = pa.array(dirty)
+    return pc.replace_with_mask(arr, mask, _normalize_all(arr.filter(mask), compact))
 
 
 def _json_str(arr: pa.Array) -> pa.Array:

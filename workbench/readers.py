@@ -81,7 +81,7 @@ def list_sources(sources: Sequence[str | Path]) -> list[tuple[str, Path]]:
 def norm_header(value: object) -> str:
     """Header text for matching: NFKC, no whitespace, no '*' required markers, canonical names lower-cased."""
     s = unicodedata.normalize("NFKC", "" if value is None else str(value))
-    s = re.sub(r"\s+", "", s).strip("*")
+    s = "".join(s.split()).strip("*")
     return s.lower() if s.isascii() else s
 
 
@@ -564,7 +564,7 @@ class Workbook:
         first, n = header.last_row + 1, data.num_rows
         rows = pa.array(np.arange(first, first + n, dtype=np.int64))
         numeric = {}
-        refs = xml is not None and not re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", xml)
+        refs = xml is not None and _cell_refs(xml)
         for j, name in header.columns.items():
             if header.sheet.column(name).type != contract.ID or j not in pos:
                 continue
@@ -577,6 +577,15 @@ class Workbook:
                                       dtypes={j: "boolean"}, eager=True).column(0)
                 numeric[f"c{j}"] = pc.is_valid(b).slice(header.last_row)
         return SheetSource(sheet_name, header, iter([Chunk(data, rows, numeric)]))
+
+
+def _cell_refs(xml: bytes) -> bool:
+    """Whether every cell of the sheet XML carries its reference (``r="A2"``): counted when each ``<c`` tag
+    starts with it (the usual layout), else searched for cells or rows without one."""
+    start, end = xml.find(b"<sheetData"), xml.rfind(b"</sheetData>")
+    if 0 <= start < end and xml.count(b"<c", start, end) == xml.count(b'<c r="', start, end):
+        return True
+    return not re.search(rb"<(?:row|c)(?:\s(?![^>]*\br=)[^>]*)?/?>", xml)
 
 
 def _numeric_rows(xml: bytes, letter: str) -> set[int]:
