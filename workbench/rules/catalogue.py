@@ -74,11 +74,14 @@ register(Rule(
     id="ORG_STAT_MISMATCH", title_zh="核定编制与2013年统计不一致", title_en="Quota differs from 2013 statistics",
     severity="medium", clear=ORG, key="org, item=kind", sources=("orgs", "stats2013"), uses=("wb_quota", "wb_stats"),
     fires_when="2013统计 核定数 ≠ quota(o,k) for a unit in both",
-    query="""SELECT any_value(q.region_code) AS region_code, q.org AS org_code, NULL AS id_number, q.kind AS item,
+    query="""WITH m AS (SELECT q.org, q.kind FROM wb_quota q JOIN wb_stats s ON s.org = q.org AND s.kind = q.kind
+                        WHERE s.quota IS DISTINCT FROM q.quota GROUP BY q.org, q.kind)
+             SELECT any_value(q.region_code) AS region_code, q.org AS org_code, NULL AS id_number, q.kind AS item,
                     format('机构表核定{}{}名，2013年统计核定数{}名', q.kind, any_value(q.quota),
                            string_agg(DISTINCT CAST(s.quota AS VARCHAR), '、')) AS detail
-             FROM wb_quota q JOIN wb_stats s ON s.org = q.org AND s.kind = q.kind
-             GROUP BY q.org, q.kind HAVING bool_or(s.quota IS DISTINCT FROM q.quota)""",
+             FROM wb_quota q SEMI JOIN m ON m.org = q.org AND m.kind = q.kind
+             JOIN wb_stats s ON s.org = q.org AND s.kind = q.kind
+             GROUP BY q.org, q.kind""",
 ))
 
 # ------------------------------------------------------------------------------------------------ 编制清
@@ -221,7 +224,7 @@ register(Rule(
     fires_when="payroll id in neither 人员 nor 编外人员",
     query="""SELECT any_value(w.region_code) AS region_code, w.org AS org_code, w.id AS id_number, NULL AS item,
                     :pay_month || '财政发放工资，但人员表和编外人员表均无此人' AS detail
-             FROM wb_pay w ANTI JOIN wb_person p ON p.id = w.id ANTI JOIN wb_off f ON f.id = w.id
+             FROM wb_pay w ANTI JOIN (SELECT id FROM wb_person UNION ALL SELECT id FROM wb_off) p ON p.id = w.id
              GROUP BY w.org, w.id""",
 ))
 register(Rule(
@@ -248,23 +251,24 @@ register(Rule(
     severity="high", clear=PER, key="org (paying), id", sources=("payroll",), uses=("wb_pay",),
     fires_when="the row's 工资账号 is used by ≥ 2 distinct ids",
     query="""WITH s AS (SELECT account FROM wb_pay WHERE account IS NOT NULL GROUP BY account HAVING count(*) > 1),
-                  a AS (SELECT w.account, count(DISTINCT w.id) AS n FROM wb_pay w SEMI JOIN s ON s.account = w.account
-                        GROUP BY w.account HAVING count(DISTINCT w.id) >= 2)
+                  r AS MATERIALIZED (SELECT w.region_code, w.org, w.id, w.account FROM wb_pay w
+                                     SEMI JOIN s ON s.account = w.account),
+                  a AS (SELECT account, count(DISTINCT id) AS n FROM r GROUP BY account HAVING count(DISTINCT id) >= 2)
              SELECT any_value(w.region_code) AS region_code, w.org AS org_code, w.id AS id_number, NULL AS item,
                     '工资账号' || min(wb_mask(w.account)) || '由' || max(a.n) || '个不同身份证号码共用' AS detail
-             FROM wb_pay w JOIN a ON a.account = w.account GROUP BY w.org, w.id""",
+             FROM r AS w JOIN a ON a.account = w.account GROUP BY w.org, w.id""",
 ))
 register(Rule(
     id="PAY_OVER_QUOTA", title_zh="财政供养人数超过核定编制", title_en="Paid persons above total quota",
     severity="high", clear=EST, key="org", sources=("orgs", "payroll"), uses=("wb_org", "wb_pay"),
     fires_when="distinct paid ids of the unit > sum of its quotas",
-    query=f"""WITH paid AS (SELECT org, count(DISTINCT id) AS n FROM wb_pay WHERE known GROUP BY org),
-                  t AS (SELECT o.region_code, o.org, {' + '.join('o.' + col for col in c.EST_KINDS.values())} AS quota
+    query=f"""WITH paid AS (SELECT ok, count(DISTINCT id) AS n FROM wb_pay WHERE known GROUP BY ok),
+                  t AS (SELECT o.region_code, o.org, o.ok, {' + '.join('o.' + col for col in c.EST_KINDS.values())} AS quota
                         {_IN_SCOPE_ORG})
               SELECT t.region_code, t.org AS org_code, NULL AS id_number, NULL AS item,
                      format('核定编制合计{{}}名，{{}}财政发放{{}}人，超出{{}}人', t.quota, :pay_month, paid.n,
                             paid.n - t.quota) AS detail
-              FROM t JOIN paid ON paid.org = t.org WHERE paid.n > t.quota""",
+              FROM t JOIN paid ON paid.ok = t.ok WHERE paid.n > t.quota""",
 ))
 register(Rule(
     id="HR_MISSING", title_zh="人社无在职记录", title_en="No HR record", severity="low", clear=PER, key="org, id",

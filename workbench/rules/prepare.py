@@ -91,7 +91,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         WITH p AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_code(account) AS account
             FROM payroll WHERE pay_month = :pay_month)
-        SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known,
+        SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known, o.ok,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('p.org')} END AS region_code
         FROM p LEFT JOIN wb_org o ON o.org = p.org
         WHERE NOT COALESCE(o.out_of_scope, FALSE) AND p.id IS NOT NULL"""),
