@@ -190,12 +190,12 @@ def measure(n: int, repeat: int = 5) -> dict:
         "n": n, "staff_rows": staff, "baseline": statistics.median(base_w), "baseline_cpu": statistics.median(base_c),
         "catalogue": runs[mid].total_seconds, "catalogue_min": runs[order[0]].total_seconds,
         "catalogue_cpu": statistics.median(cpu), "prepare": runs[mid].prepare_seconds, "run": runs[mid],
-        "load": os.getloadavg()[0],
+        "load": _loadavg(),
     }
 
 
 def report(m: dict) -> None:
-    print(f"\n== {m['n']:,} staff ({m['staff_rows']:,} roster rows); load average {m['load']:.1f} ==")
+    print(f"\n== {m['n']:,} staff ({m['staff_rows']:,} roster rows); load average {m['load']} ==")
     print(f"plain GROUP BY org_code count : {m['baseline'] * 1000:8.1f} ms wall, {m['baseline_cpu'] * 1000:8.1f} ms CPU")
     print(f"whole catalogue (23 rules)    : {m['catalogue'] * 1000:8.1f} ms wall (min {m['catalogue_min'] * 1000:.1f}),"
           f" {m['catalogue_cpu'] * 1000:8.1f} ms CPU")
@@ -206,6 +206,18 @@ def report(m: dict) -> None:
         print(f"  {r.rule_id:<20} {r.seconds * 1000:8.1f} ms  {r.findings:>8,} findings  {r.status}")
 
 
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or ""
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+
+
+def _loadavg() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="500000,10000000")
@@ -213,8 +225,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import duckdb
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()} "
-          f"python {platform.python_version()} duckdb {duckdb.__version__}")
+    print(f"machine: {platform.machine()} {_cpu_model()} cores={os.cpu_count()} "
+          f"python {platform.python_version()} duckdb {duckdb.__version__}; load average {_loadavg()}")
     for n in (int(s) for s in args.sizes.split(",")):
         report(measure(n, args.repeat if n <= 1_000_000 else max(1, min(args.repeat, 3))))
     return 0
