@@ -21,11 +21,15 @@ the calling thread validates and inserts in batches (:class:`_Loader`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import sys
 import unicodedata
+import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -47,6 +51,7 @@ REJECT_HEADERS = {"file": "文件", "sheet": "工作表", "row": "行号", "colu
                   "reason": "原因", "region_code": "行政区划代码", "org_code": "机构代码",
                   "id_number": "公民身份号码", "message": "说明"}
 ID_HEADER = contract.STAFF.column("id_number").header
+WORKERS = min(4, max(2, os.cpu_count() or 2))  # threads reading and normalising (fastexcel releases the GIL)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> None:
@@ -71,11 +76,29 @@ def _sheet_candidates(sheet_name: str) -> tuple[list[contract.Sheet], bool]:
     return list(contract.SHEETS), False
 
 
-def _read_events(files: list[tuple[str, Path]], previous: dict[str, str], max_bytes: int | None) -> Iterator[tuple]:
+def _small_workbook(path: Path) -> bool:
+    """An xlsx whose every sheet is read whole (no slices): read and normalised as one worker task."""
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return all(i.file_size <= readers.SMALL_SHEET_BYTES for i in zf.infolist() if "worksheets/" in i.filename)
+    except Exception:  # (said by the reader)
+        return False
+
+
+def _now(fn, *args):
+    return fn(*args)
+
+
+def _read_events(files: list[tuple[str, Path]], previous: dict[str, str], max_bytes: int | None,
+                 pool: ThreadPoolExecutor) -> Iterator:
     """Read, check and normalise every file (no database work): runs in a read-ahead thread.
 
     Yields ``("unchanged", base)``, or ``("file", base, order)``, then ``("chunk", sheet, sheet_name, table)``
-    and ``("sheet", info)`` items, then ``("ok",)`` or ``("failed", message)``.
+    and ``("sheet", info)`` items, then ``("ok",)`` or ``("failed", message)``. The work is spread over
+    ``pool``: a workbook of small sheets is one task (yielded as a future of its list of events), a large
+    sheet or a CSV one task per slice (its chunk event carries a future of the table); see :func:`_resolved`.
     """
     for order, (name, path) in enumerate(files):
         size, sha = path.stat().st_size, _sha256(path)
@@ -84,32 +107,45 @@ def _read_events(files: list[tuple[str, Path]], previous: dict[str, str], max_by
             yield ("unchanged", base)
             continue
         yield ("file", base, order)
-        sheets: list[dict] = []
-        try:
-            kind = readers.check_file(path, name, max_bytes)
-            if kind == "csv":
-                cands = _sheet_candidates(Path(name).stem)[0]
-                yield from _read_sheet(name, order, readers.csv_sheet(path, name, cands), sheets, by_name=False)
-            else:
-                wb = readers.Workbook(path, name, max_bytes)
-                try:
-                    for sheet_name, member in wb.sheets:
-                        cands, by_name = _sheet_candidates(sheet_name)
-                        yield from _read_sheet(name, order, wb.sheet(sheet_name, member, cands), sheets, by_name)
-                finally:
-                    wb.close()
-            if not any(r["status"] == "loaded" for r in sheets):
-                why = "；".join(r["message"] for r in sheets if r["message"]) or "没有任何工作表"
-                raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
-        except ReadError as exc:
-            yield ("failed", str(exc))
-            continue
-        for r in sheets:
-            yield ("sheet", r)
-        yield ("ok",)
+        if _small_workbook(path):
+            yield pool.submit(lambda *a: list(_file_events(*a)), name, path, order, max_bytes, _now)
+        else:
+            yield from _file_events(name, path, order, max_bytes, pool.submit)
 
 
-def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[dict], by_name: bool) -> Iterator[tuple]:
+def _file_events(name: str, path: Path, order: int, max_bytes: int | None, submit) -> Iterator[tuple]:
+    """The events of one file after its ``("file", …)``; chunks are read and prepared through ``submit``."""
+    sheets: list[dict] = []
+    try:
+        kind = readers.check_file(path, name, max_bytes)
+        if kind == "csv":
+            cands = _sheet_candidates(Path(name).stem)[0]
+            yield from _read_sheet(name, order, readers.csv_sheet(path, name, cands), sheets, False, submit)
+        else:
+            wb = readers.Workbook(path, name, max_bytes)
+            try:
+                for sheet_name, member in wb.sheets:
+                    cands, by_name = _sheet_candidates(sheet_name)
+                    yield from _read_sheet(name, order, wb.sheet(sheet_name, member, cands), sheets, by_name, submit)
+            finally:
+                wb.close()
+        if not any(r["status"] == "loaded" for r in sheets):
+            why = "；".join(r["message"] for r in sheets if r["message"]) or "没有任何工作表"
+            raise ReadError(f"文件“{name}”中没有可导入的工作表：{why}")
+    except ReadError as exc:
+        yield ("failed", str(exc))
+        return
+    for r in sheets:
+        yield ("sheet", r)
+    yield ("ok",)
+
+
+def _prepared(read, header, name, sheet_name, order) -> pa.Table:
+    return normalize.prepare(read(), header, 0, name, sheet_name, order)
+
+
+def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[dict], by_name: bool,
+                submit=_now) -> Iterator[tuple]:
     header = src.header
     if header is None:
         if by_name and not src.message:  # (an entirely empty sheet is only noted)
@@ -133,9 +169,33 @@ def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[di
         notes.append("忽略未知列：" + "、".join(f"“{h}”" for h in header.extras.values()) + "（原值保留在被拒行的原始记录中）")
     if header.duplicates:
         notes.append("重复的列只取第一列，忽略：" + "、".join(f"“{h}”" for h in header.duplicates))
-    for chunk in src.chunks:
-        yield ("chunk", sheet, src.name, normalize.prepare(chunk, header, 0, name, src.name, order))
+    for read in src.chunks:
+        yield ("chunk", sheet, src.name, submit(_prepared, read, header, name, src.name, order))
     sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
+
+
+def _resolved(events: Iterator) -> Iterator[tuple]:
+    """The events in order with every future replaced by its result; a chunk that cannot be read fails its
+    file (the file's later events are dropped, their futures still awaited)."""
+    failed = False
+    for item in events:
+        for event in (item.result() if isinstance(item, Future) else [item]):
+            kind = event[0]
+            if kind in ("file", "unchanged"):
+                failed = False
+            elif failed:
+                if kind == "chunk" and isinstance(event[3], Future):
+                    with contextlib.suppress(ReadError):
+                        event[3].result()
+                continue
+            if kind == "chunk" and isinstance(event[3], Future):
+                try:
+                    event = (*event[:3], event[3].result())
+                except ReadError as exc:
+                    failed = True
+                    yield ("failed", str(exc))
+                    continue
+            yield event
 
 
 class _Loader:
@@ -156,6 +216,9 @@ class _Loader:
         self.buffers: dict[str, list[tuple[int, pa.Table]]] = {}
         self.buffered: dict[str, int] = {}
         self.load_ids: list[int] = []
+        self.previous: dict[str, str] = {}  # file -> sha256 of its loaded version
+        self.meta: dict = {}  # the file being loaded
+        self.sheets: list[dict] = []  # its sheets
         orgs_cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in contract.ORGS.columns)
         _run(con, f"CREATE OR REPLACE TEMP TABLE _stage_orgs ({orgs_cols}, _file VARCHAR, _sheet VARCHAR, "
                   "_row BIGINT, _load_id BIGINT, _raw VARCHAR, _ord INTEGER)")
@@ -164,45 +227,52 @@ class _Loader:
         """Consume the read-ahead events of every file: buffer/flush chunks, keep the bookkeeping."""
         prev = self.con.execute("SELECT file, arg_max(sha256, load_id), count(*) FROM loads "
                                 "WHERE status = 'loaded' GROUP BY file").fetchall()
-        previous = {f: s for f, s, _ in prev}
-        meta: dict = {}
-        sheets: list[dict] = []
-        for event in readers.prefetch(_read_events(files, previous, self.max_bytes), depth=2):
-            kind = event[0]
-            if kind == "unchanged":
-                base = event[1]
-                self.entries.append(dict(base, load_id=None, sheet="", table=None, status="unchanged", message=(
-                    f"文件“{base['file']}”与已导入的版本内容相同（sha256 {base['sha256'][:12]}…），未重复导入。")))
-                self._file_done(base)
-            elif kind == "file":
-                load_id = self.con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
-                self.load_ids.append(load_id)
-                meta = dict(event[1], load_id=load_id, order=event[2])
-                sheets = []
-            elif kind == "chunk":
-                _, sheet, sheet_name, table = event
-                n = table.num_rows
-                table = table.set_column(0, "_load_id", pa.repeat(pa.scalar(meta["load_id"], pa.int64()), n))
-                self.counts.setdefault((meta["load_id"], sheet_name), [0, 0])
-                self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
-                self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
-                if self.on_rows:
-                    self.on_rows(n)
-                if self.buffered[sheet.table] >= self.BATCH_BYTES:
-                    self._flush(sheet)
-            elif kind == "sheet":
-                sheets.append(event[1])
-            elif kind == "failed":
-                self._undo(meta["load_id"])
-                self.entries.append(dict(meta, sheet="", table=None, status="failed", message=event[1]))
-                self._file_done(meta)
-            else:  # ok
-                if meta["file"] in previous:
-                    self._drop_old(meta["file"], meta["load_id"])
-                for r in sheets:
-                    self.counts.setdefault((meta["load_id"], r["sheet"]), [0, 0])
-                    self.entries.append(dict(meta, **r, replaced=meta["file"] in previous))
-                self._file_done(meta)
+        self.previous = {f: s for f, s, _ in prev}
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="intake-read") as pool:
+            try:
+                events = readers.prefetch(_read_events(files, self.previous, self.max_bytes, pool), depth=WORKERS + 1)
+                for event in _resolved(events):
+                    self._event(event)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _event(self, event: tuple) -> None:
+        """Handle one read event (in file order)."""
+        kind, meta, previous = event[0], self.meta, self.previous
+        if kind == "unchanged":
+            base = event[1]
+            self.entries.append(dict(base, load_id=None, sheet="", table=None, status="unchanged", message=(
+                f"文件“{base['file']}”与已导入的版本内容相同（sha256 {base['sha256'][:12]}…），未重复导入。")))
+            self._file_done(base)
+        elif kind == "file":
+            load_id = self.con.execute("SELECT nextval('load_seq')").fetchall()[0][0]
+            self.load_ids.append(load_id)
+            self.meta = dict(event[1], load_id=load_id, order=event[2])
+            self.sheets = []
+        elif kind == "chunk":
+            _, sheet, sheet_name, table = event
+            n = table.num_rows
+            table = table.set_column(0, "_load_id", pa.repeat(pa.scalar(meta["load_id"], pa.int64()), n))
+            self.counts.setdefault((meta["load_id"], sheet_name), [0, 0])
+            self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
+            self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
+            if self.on_rows:
+                self.on_rows(n)
+            if self.buffered[sheet.table] >= self.BATCH_BYTES:
+                self._flush(sheet)
+        elif kind == "sheet":
+            self.sheets.append(event[1])
+        elif kind == "failed":
+            self._undo(meta["load_id"])
+            self.entries.append(dict(meta, sheet="", table=None, status="failed", message=event[1]))
+            self._file_done(meta)
+        else:  # ok
+            if meta["file"] in previous:
+                self._drop_old(meta["file"], meta["load_id"])
+            for r in self.sheets:
+                self.counts.setdefault((meta["load_id"], r["sheet"]), [0, 0])
+                self.entries.append(dict(meta, **r, replaced=meta["file"] in previous))
+            self._file_done(meta)
 
     def _file_done(self, base: dict) -> None:
         if self.on_file:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import queue
 import re
 import threading
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree as ET
@@ -255,12 +256,18 @@ class Chunk:
 
 @dataclass
 class SheetSource:
-    """One readable sheet: its name, its header and an iterator of chunks."""
+    """One readable sheet: its name, its header and an iterator of chunk *readers* — zero-argument callables
+    returning a :class:`Chunk`, in row order, that may run in worker threads (the bytes they need are cut
+    out of the file beforehand; fastexcel releases the GIL)."""
 
     name: str
     header: Header | None
-    chunks: Iterator[Chunk] | None
+    chunks: Iterator[Callable[[], Chunk]] | None
     message: str = ""
+
+
+def _ready(chunk: Chunk) -> Callable[[], Chunk]:
+    return lambda: chunk
 
 
 def prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
@@ -463,13 +470,11 @@ class Workbook:
         else:
             pos = len(buf) if b"</sheetData>" not in buf else buf.find(b"</sheetData>")
         id_cols = [f"c{j}" for j, n in header.columns.items() if header.sheet.column(n).type == contract.ID]
-        chunks = self._chunks(buf[pos:], blocks, root, letters, id_cols)
-        if b"</sheetData>" not in buf:  # more to come: read ahead in a background thread
-            chunks = prefetch(chunks)
-        return SheetSource(sheet_name, header, chunks)
+        return SheetSource(sheet_name, header, self._chunks(buf[pos:], blocks, root, letters, id_cols))
 
     def _chunks(self, buf: bytes, blocks: Iterator[bytes], root: bytes, letters: dict[int, str],
-                id_cols: list[str]) -> Iterator[Chunk]:
+                id_cols: list[str]) -> Iterator[Callable[[], Chunk]]:
+        """Cut the streamed sheet XML into slices of whole rows; one reader per slice."""
         # shared strings are parsed again for every slice: keep slices at least twice their size
         limit = max(CHUNK_BYTES, 2 * len(self.sst or b""))
         done = False
@@ -494,7 +499,7 @@ class Workbook:
                 else:
                     piece, buf = buf[:cut + 6], buf[cut + 6:]
             if re.search(rb"<c\b", piece):
-                yield self._read_piece(piece, root, letters, id_cols)
+                yield functools.partial(self._read_piece, piece, root, letters, id_cols)
             if done and not buf:
                 return
 
@@ -576,7 +581,7 @@ class Workbook:
                 b = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, use_columns=[j],
                                       dtypes={j: "boolean"}, eager=True).column(0)
                 numeric[f"c{j}"] = pc.is_valid(b).slice(header.last_row)
-        return SheetSource(sheet_name, header, iter([Chunk(data, rows, numeric)]))
+        return SheetSource(sheet_name, header, iter([_ready(Chunk(data, rows, numeric))]))
 
 
 def _cell_refs(xml: bytes) -> bool:
@@ -636,7 +641,7 @@ def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetS
         bad_rows.append(row)
         return "skip"
 
-    def chunks() -> Iterator[Chunk]:
+    def chunks() -> Iterator[Callable[[], Chunk]]:
         names = [f"x{j}" for j in range(width)]
         keep = {j: f"c{j}" for j in (*header.columns, *header.extras)}
         try:
@@ -656,7 +661,7 @@ def csv_sheet(path: Path, name: str, sheets: Sequence[contract.Sheet]) -> SheetS
                     raise ReadError(f"文件“{name}”{where}有 {r.actual_columns} 列，而表头有 {r.expected_columns} 列"
                                     f"（共 {len(bad_rows)} 行列数不符）：请检查分隔符和引号后重新导出。")
                 t = pa.Table.from_batches([batch]).select([names[j] for j in keep]).rename_columns(list(keep.values()))
-                yield Chunk(t, pa.array(np.arange(first, first + t.num_rows, dtype=np.int64)))
+                yield _ready(Chunk(t, pa.array(np.arange(first, first + t.num_rows, dtype=np.int64))))
                 first += t.num_rows
         except pa.ArrowInvalid as exc:
             raise ReadError(f"文件“{name}”无法按 CSV 解析：{exc}") from exc
