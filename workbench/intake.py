@@ -35,7 +35,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm import tqdm
 
 from . import contract, normalize, readers, regions, workspace, xlsx
@@ -290,30 +289,24 @@ class _Loader:
         _chunk_in = pa.concat_tables([t for _, t in parts])
         del parts
         _chunk_in = _chunk_in.filter(_chunk_in.column("_nonempty"))
-        _stage = con.sql(normalize.stage_sql(sheet, "_chunk_in")).to_arrow_table()
-        if not _stage.column("_row").equals(_chunk_in.column("_row")):  # row order must be kept
-            raise RuntimeError("intake: staged rows out of order")
+        stage = normalize.stage_sql(sheet, "_chunk_in")
         vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
         meta_cols = "_file, _sheet, _row, _load_id"
-        bad = _stage.column("_bad")
+        # the clean rows go straight from Arrow into the table (row order kept); reject reasons are gathered
+        # only when some rows did not go in
         if sheet is contract.ORGS:
-            _good = self._with_raw(_stage, _chunk_in, pc.invert(bad))
-            con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, {meta_cols}, {normalize.raw_json_sql(sheet)}, _ord "
-                        "FROM _good").fetchall()
+            inserted = con.execute(f"INSERT INTO _stage_orgs SELECT {vals}, {meta_cols}, {normalize.raw_json_sql(sheet)}, "
+                                   f"_ord FROM ({stage}) WHERE NOT _bad").fetchall()[0][0]
         else:
             cols = ", ".join(ident(c.name) for c in sheet.columns)
-            con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
-                        f"SELECT {vals}, {meta_cols} FROM _stage WHERE NOT _bad").fetchall()
-        groups = pa.table({"l": _stage.column("_load_id"), "s": _stage.column("_sheet"),
-                           "b": bad.cast(pa.int64())}).group_by(["l", "s"]).aggregate([("b", "count"), ("b", "sum")])
-        for load_id, sheet_name, n, n_bad in zip(*(groups.column(k).to_pylist() for k in ("l", "s", "b_count", "b_sum")),
-                                                  strict=True):
-            c = self.counts.setdefault((load_id, sheet_name), [0, 0])
-            c[0] += n
-            c[1] += n_bad
-        if not pc.any(bad).as_py():
+            inserted = con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
+                                   f"SELECT {vals}, {meta_cols} FROM ({stage}) WHERE NOT _bad").fetchall()[0][0]
+        self._count(_chunk_in, 0)
+        if inserted == _chunk_in.num_rows:
             return
-        _bad = self._with_raw(_stage, _chunk_in, bad)
+        _bad = con.sql(f"SELECT * FROM ({stage}) WHERE _bad").to_arrow_table()
+        del _chunk_in
+        self._count(_bad, 1)
         names = set(sheet.names)
         region = "CASE WHEN err_region_code IS NULL THEN val_region_code END" if "region_code" in names else "NULL"
         org = "val_org_code" if "org_code" in names else "NULL"
@@ -328,14 +321,12 @@ class _Loader:
                     f"region_code, org_code, raw FROM ({' UNION ALL '.join(selects)}) ORDER BY _load_id, _sheet, _row"
                     ).fetchall()
 
-    @staticmethod
-    def _with_raw(stage: pa.Table, chunk: pa.Table, mask: pa.Array) -> pa.Table:
-        """The masked staged rows with their raw cells (``r_*``, ``_xjson``) alongside, matched by position."""
-        raw_cols = [n for n in chunk.column_names if n.startswith("r_") or n == "_xjson"]
-        both = stage.filter(mask)
-        for n in raw_cols:
-            both = both.append_column(n, chunk.column(n).filter(mask))
-        return both
+    def _count(self, rows: pa.Table, k: int) -> None:
+        """Add the rows per (load, sheet) to the read (k=0) or rejected (k=1) counts."""
+        groups = rows.select(["_load_id", "_sheet"]).group_by(["_load_id", "_sheet"]).aggregate([([], "count_all")])
+        for load_id, sheet_name, n in zip(*(groups.column(c).to_pylist() for c in ("_load_id", "_sheet", "count_all")),
+                                          strict=True):
+            self.counts.setdefault((load_id, sheet_name), [0, 0])[k] += n
 
     def flush_all(self) -> None:
         for s in contract.SHEETS:

@@ -57,6 +57,33 @@ def _normalize_all(arr: pa.Array, compact: bool) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
+def _clean(arr: pa.Array, compact: bool) -> bool:
+    """Whether normalising cannot change any value: a quick test on the column's bytes (str methods in C)."""
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    data = arr.buffers()[2]
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    raw = bytes(memoryview(data)[lo:hi]) if data is not None and hi > lo else b""
+    if compact:  # only ASCII letters and digits, no lower-case letter
+        if raw and not (raw.isalnum() and (raw.isdigit() or raw.upper() == raw)):
+            return False
+    else:
+        text = raw.decode("utf-8")
+        # printable: no whitespace but the plain space (every other whitespace character is unprintable)
+        if not text.isprintable() or (not text.isascii() and not unicodedata.is_normalized("NFKC", text)):
+            return False
+        if " " in text:
+            if "  " in text:
+                return False
+            starts, ends = offsets[:-1] - lo, offsets[1:] - lo
+            full = ends > starts
+            buf = np.frombuffer(raw, dtype=np.uint8)
+            if (buf[starts[full]] == 32).any() or (buf[ends[full] - 1] == 32).any():
+                return False
+    empty = offsets[1:] == offsets[:-1]
+    return not (empty.any() and (empty & pc.is_valid(arr).to_numpy(zero_copy_only=False)).any())
+
+
 def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray | None:
     """Rows that normalising may change, found on the column's bytes (None: treat every row so)."""
     n = len(arr)
@@ -101,7 +128,9 @@ def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
     arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    dirty = _dirty_rows(arr, compact) if len(arr) else np.zeros(0, dtype=bool)
+    if not len(arr) or _clean(arr, compact):
+        return arr
+    dirty = _dirty_rows(arr, compact)
     if dirty is None or dirty.all():
         return _normalize_all(arr, compact)
     if not dirty.any():
@@ -225,10 +254,9 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
 
 
 def stage_sql(sheet: contract.Sheet, source: str) -> str:
-    """SELECT over prepared chunks (non-empty rows): metadata, ``val_*``, ``err_*`` and ``_bad`` (any error).
-
-    The result keeps the input's row order (DuckDB preserves insertion order), so it lines up with it."""
-    parts = ["_load_id", "_file", "_sheet", "_ord", "_row"]
+    """SELECT over prepared chunks (non-empty rows): metadata, the raw cells (``r_*``, ``_xjson``), ``val_*``,
+    ``err_*`` and ``_bad`` (any error), in the input's row order."""
+    parts = ["_load_id", "_file", "_sheet", "_ord", "_row", "_xjson", *(ident("r_" + c.name) for c in sheet.columns)]
     errs = []
     for col in sheet.columns:
         val, err = column_sql(col)

@@ -595,8 +595,8 @@ def _cell_refs(xml: bytes) -> bool:
 
 def _numeric_rows(xml: bytes, letter: str) -> set[int]:
     """Row numbers of the numeric (untyped or t="n") cells of one column, from the sheet XML."""
-    pattern = (rb'<c r="' + letter.encode() + rb'(\d+)"(?: s="\d+")?(?: t="n")?(?: s="\d+")?>\s*'
-               rb"(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>")
+    pattern = (rb'<c r="' + letter.encode() + rb'(\d++)"(?: s="\d++")?+(?: t="n")?+(?: s="\d++")?+>\s*+'  # (possessive:
+               rb"(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>")  # a string cell fails at once, without backtracking)
     return {int(m.group(1)) for m in re.finditer(pattern, xml)}
 
 
