@@ -44,7 +44,9 @@ _CHECK_SUM = " + ".join(f"((n // {10 ** (16 - i)}) % 10) * {w}" for i, w in enum
 _CHECK_OK = f"substr(id, 18, 1) = substr('{ids.ID_CHECK}', (({_CHECK_SUM}) % 11) + 1, 1)"
 _PROVINCE_OK = f"n // {10 ** 15} IN ({', '.join(str(p) for p in ids.PROVINCE_CODES)})"
 
-#: name -> (base tables it needs first, SQL creating it)
+#: name -> (base tables it needs first, SQL creating it). Rows without an ID number are deleted after the
+#: table is built rather than filtered in its SELECT: DuckDB pushes ``WHERE id IS NOT NULL`` below the
+#: projection and would normalise every ID twice.
 BASE: dict[str, tuple[tuple[str, ...], str]] = {
     "wb_org": ((), f"""
         CREATE OR REPLACE TEMP TABLE wb_org AS
@@ -94,24 +96,28 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         SELECT p.id, p.org, p.account, o.org IS NOT NULL AS known, o.ok,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('p.org')} END AS region_code
         FROM p LEFT JOIN wb_org o ON o.org = p.org
-        WHERE NOT COALESCE(o.out_of_scope, FALSE) AND p.id IS NOT NULL"""),
+        WHERE NOT COALESCE(o.out_of_scope, FALSE);
+        DELETE FROM wb_pay WHERE id IS NULL"""),
     "wb_off": ((), """
         CREATE OR REPLACE TEMP TABLE wb_off AS
-        WITH f AS (SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff)
-        SELECT id, org FROM f WHERE id IS NOT NULL"""),
+        SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org FROM offstaff;
+        DELETE FROM wb_off WHERE id IS NULL"""),
     "wb_police": ((), f"""
         CREATE OR REPLACE TEMP TABLE wb_police AS
         WITH k AS (SELECT wb_norm(id_number) AS id, wb_code(police_result) AS result FROM police
                    WHERE wb_code(police_result) IN ({_POLICE_FLAGS}))
-        SELECT id, result FROM k WHERE id IS NOT NULL"""),
+        SELECT id, result FROM k;
+        DELETE FROM wb_police WHERE id IS NULL"""),
     "wb_hr": ((), """
         CREATE OR REPLACE TEMP TABLE wb_hr AS
-        WITH h AS (SELECT wb_norm(id_number) AS id FROM hr) SELECT id FROM h WHERE id IS NOT NULL"""),
+        SELECT wb_norm(id_number) AS id FROM hr;
+        DELETE FROM wb_hr WHERE id IS NULL"""),
     "wb_orgdept": ((), """
         CREATE OR REPLACE TEMP TABLE wb_orgdept AS
         WITH d AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_blank(leader_level) AS level FROM orgdept)
-        SELECT id, org, level FROM d WHERE id IS NOT NULL"""),
+        SELECT id, org, level FROM d;
+        DELETE FROM wb_orgdept WHERE id IS NULL"""),
     "wb_stats": ((), """
         CREATE OR REPLACE TEMP TABLE wb_stats AS
         SELECT wb_norm(org_code) AS org, wb_blank(est_kind) AS kind, quota FROM stats2013"""),
