@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _common import median_time
 
 from workbench import contract, regions, sampling, workspace
 
@@ -44,13 +45,6 @@ def build(path: Path, persons: int) -> None:
     workspace.publish(path)
 
 
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _common import median_time
 
 from workbench import contract, regions, summaries, workspace
 
@@ -55,13 +56,6 @@ def build(path: Path, persons: int) -> None:
     workspace.publish(path)
 
 
-def timed(fn, repeat: int) -> float:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -78,7 +72,7 @@ def main() -> None:
         t = time.perf_counter()
         summaries.headline(con)
         cold = time.perf_counter() - t
-        base = timed(lambda: con.execute("SELECT org_code, count(*) FROM staff GROUP BY org_code").fetchall(),
+        base = median_time(lambda: con.execute("SELECT org_code, count(*) FROM staff GROUP BY org_code").fetchall(),
                      args.repeat)
         city = regions.children(regions.province_code())[0]
         cases = {
@@ -99,7 +93,7 @@ def main() -> None:
         print(f"{'baseline GROUP BY org_code':32s} {base * 1000:8.1f} ms  1.0×")
         print(f"{'headline, first call (cache)':32s} {cold * 1000:8.1f} ms  {cold / base:6.1f}×")
         for name, fn in cases.items():
-            s = timed(fn, args.repeat)
+            s = median_time(fn, args.repeat)
             print(f"{name:32s} {s * 1000:8.1f} ms  {s / base:6.1f}×")
         con.close()
 
