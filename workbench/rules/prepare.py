@@ -62,7 +62,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         CREATE OR REPLACE TEMP TABLE wb_person AS
         WITH s AS (
             SELECT wb_norm(id_number) AS id, wb_norm(org_code) AS org, wb_code(sex) AS sex, birth_date,
-                   wb_code(est_kind) AS est_kind, wb_code(staff_class) AS staff_class,
+                   wb_code(est_kind) AS est_kind, COALESCE(wb_code(staff_class) = '{contract.WORKER_CLASS}', FALSE) AS worker,
                    COALESCE(wb_code(leader_level), '{contract.NO_LEADER}') AS level
             FROM staff),
         f AS (SELECT *, regexp_full_match(id, '{_ID_PATTERN}') AS fmt FROM s),
@@ -76,9 +76,10 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
             FROM n)
         SELECT v.* EXCLUDE (b0, odd),
                CASE WHEN valid THEN b0 END AS id_birth,
-               CASE WHEN NOT valid THEN NULL WHEN odd THEN '男' ELSE '女' END AS id_sex,  -- = wb_id_sex
+               CASE WHEN valid THEN odd END AS id_male,  -- wb_id_sex = '男'; booleans, not strings: cheaper to store
                CASE WHEN valid THEN wb_age(b0, :as_of) END AS age,
-               o.org IS NOT NULL AS known, o.ok, COALESCE(o.out_of_scope, FALSE) AS oos, o.funding,
+               o.org IS NOT NULL AS known, o.ok, COALESCE(o.out_of_scope, FALSE) AS oos,
+               COALESCE(o.funding = '{contract.FULL_FUNDING}', FALSE) AS full_funded,
                CASE WHEN o.org IS NOT NULL THEN o.region_code ELSE {_FALLBACK.format('v.org')} END AS region_code
         FROM v LEFT JOIN wb_org o ON o.org = v.org"""),
     "wb_staff": (("wb_person",), """
