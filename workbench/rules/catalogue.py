@@ -162,8 +162,8 @@ register(Rule(
                             CASE WHEN birth_date IS NOT NULL AND birth_date <> id_birth
                                  THEN '登记出生日期' || strftime(birth_date, '%Y-%m-%d') || '，身份证号码显示为'
                                       || strftime(id_birth, '%Y-%m-%d') END) AS d
-                 FROM (SELECT *, CASE WHEN id_male THEN '男' ELSE '女' END AS id_sex FROM wb_staff WHERE valid)
-                 WHERE (sex IS NOT NULL AND sex <> id_sex) OR (birth_date IS NOT NULL AND birth_date <> id_birth))
+                 FROM wb_staff
+                 WHERE valid AND ((sex IS NOT NULL AND sex <> id_sex) OR (birth_date IS NOT NULL AND birth_date <> id_birth)))
              SELECT any_value(region_code) AS region_code, org AS org_code, id AS id_number, NULL AS item,
                     string_agg(DISTINCT d, '；') AS detail FROM x GROUP BY org, id""",
 ))
@@ -200,7 +200,7 @@ register(Rule(
                          wb_age_months(p.id_birth, :as_of) AS m
                   FROM wb_staff p JOIN wb_retire r
                     ON r.birth_month = date_trunc('month', p.id_birth)
-                   AND r.grp = CASE WHEN p.id_male THEN 'male'
+                   AND r.grp = CASE WHEN p.id_sex = '男' THEN 'male'
                                     WHEN p.worker THEN 'female_worker'
                                     ELSE 'female_cadre' END
                   WHERE p.valid AND p.age >= 50)

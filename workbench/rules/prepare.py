@@ -76,7 +76,8 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
             FROM n)
         SELECT v.* EXCLUDE (b0, odd),
                CASE WHEN valid THEN b0 END AS id_birth,
-               CASE WHEN valid THEN odd END AS id_male,  -- wb_id_sex = '男'; booleans, not strings: cheaper to store
+               CASE WHEN NOT valid THEN NULL WHEN odd THEN '男' ELSE '女' END AS id_sex,  -- = wb_id_sex
+               -- the worker class and full funding as booleans, not strings: cheaper to store
                CASE WHEN valid THEN wb_age(b0, :as_of) END AS age,
                o.org IS NOT NULL AS known, o.ok, COALESCE(o.out_of_scope, FALSE) AS oos,
                COALESCE(o.funding = '{contract.FULL_FUNDING}', FALSE) AS full_funded,
