@@ -618,3 +618,14 @@ def test_chart_sheet_is_skipped(tmp_path, ws):
     wb.close()
     summary = intake.intake([path], ws)
     assert summary["sheet"].tolist() == ["人员"] and summary["loaded"].tolist() == [1]
+
+
+def test_template_help_sheets_are_skipped_quietly(tmp_path):
+    from workbench import templates
+
+    path = templates.write_template(tmp_path / "模板.xlsx", [contract.STAFF], blank_rows=5)
+    names = openpyxl.load_workbook(path, read_only=True).sheetnames  # it carries its instruction sheets
+    assert {templates.INSTRUCTIONS_SHEET, templates.FIELDS_SHEET} < set(names)
+    out = intake.intake([path], tmp_path / "ws.duckdb")
+    assert list(out["sheet"]) == [contract.STAFF.name]
+    assert list(out["status"]) == [intake.LOADED] and not out["message"].iloc[0]

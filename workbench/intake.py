@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
+import inspect
 import os
 import sys
 import unicodedata
@@ -37,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from . import contract, normalize, readers, regions, workspace, xlsx
+from . import contract, normalize, readers, regions, templates, workspace, xlsx
 from .normalize import ident, q
 from .readers import ReadError
 
@@ -50,6 +51,10 @@ REJECT_HEADERS = {"file": "文件", "sheet": "工作表", "row": "行号", "colu
                   "reason": "原因", "region_code": "行政区划代码", "org_code": "机构代码",
                   "id_number": "公民身份号码", "message": "说明"}
 ID_HEADER = contract.STAFF.column("id_number").header
+#: the instruction and code-list sheets of our own templates (``workbench templates``)
+HELP_SHEETS = frozenset(readers.norm_header(n) for n in (
+    templates.INSTRUCTIONS_SHEET, templates.FIELDS_SHEET,
+    inspect.signature(xlsx.write_workbook).parameters["lists_sheet"].default))
 WORKERS = min(4, max(2, os.cpu_count() or 2))  # threads reading and normalising (fastexcel releases the GIL)
 
 
@@ -124,6 +129,8 @@ def _file_events(name: str, path: Path, order: int, max_bytes: int | None, submi
             wb = readers.Workbook(path, name, max_bytes)
             try:
                 for sheet_name, member in wb.sheets:
+                    if readers.norm_header(sheet_name) in HELP_SHEETS:  # our templates' instructions: quietly left out
+                        continue
                     cands, by_name = _sheet_candidates(sheet_name)
                     yield from _read_sheet(name, order, wb.sheet(sheet_name, member, cands), sheets, by_name, submit)
             finally:
@@ -140,7 +147,9 @@ def _file_events(name: str, path: Path, order: int, max_bytes: int | None, submi
 
 
 def _prepared(read, header, name, sheet_name, order) -> pa.Table:
-    return normalize.prepare(read(), header, 0, name, sheet_name, order)
+    """Read a chunk and prepare it (in a worker thread); entirely empty rows are dropped here."""
+    table = normalize.prepare(read(), header, 0, name, sheet_name, order)
+    return table.filter(table.column("_nonempty"))
 
 
 def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[dict], by_name: bool,
@@ -173,12 +182,19 @@ def _read_sheet(name: str, order: int, src: readers.SheetSource, sheets: list[di
     sheets.append(dict(sheet=src.name, table=sheet.table, status="loaded", message="；".join(notes)))
 
 
-def _resolved(events: Iterator) -> Iterator[tuple]:
+def _resolved(events: Iterator, idle=None) -> Iterator[tuple]:
     """The events in order with every future replaced by its result; a chunk that cannot be read fails its
-    file (the file's later events are dropped, their futures still awaited)."""
+    file (the file's later events are dropped, their futures still awaited). ``idle()`` is called instead of
+    waiting while the next result is not ready yet."""
+
+    def result(fut: Future):
+        if idle is not None and not fut.done():
+            idle()
+        return fut.result()
+
     failed = False
     for item in events:
-        for event in (item.result() if isinstance(item, Future) else [item]):
+        for event in (result(item) if isinstance(item, Future) else [item]):
             kind = event[0]
             if kind in ("file", "unchanged"):
                 failed = False
@@ -189,7 +205,7 @@ def _resolved(events: Iterator) -> Iterator[tuple]:
                 continue
             if kind == "chunk" and isinstance(event[3], Future):
                 try:
-                    event = (*event[:3], event[3].result())
+                    event = (*event[:3], result(event[3]))
                 except ReadError as exc:
                     failed = True
                     yield ("failed", str(exc))
@@ -230,7 +246,7 @@ class _Loader:
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="intake-read") as pool:
             try:
                 events = readers.prefetch(_read_events(files, self.previous, self.max_bytes, pool), depth=WORKERS + 1)
-                for event in _resolved(events):
+                for event in _resolved(events, self._flush_largest):
                     self._event(event)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -252,7 +268,7 @@ class _Loader:
             _, sheet, sheet_name, table = event
             n = table.num_rows
             table = table.set_column(0, "_load_id", pa.repeat(pa.scalar(meta["load_id"], pa.int64()), n))
-            self.counts.setdefault((meta["load_id"], sheet_name), [0, 0])
+            self.counts.setdefault((meta["load_id"], sheet_name), [0, 0])[0] += n
             self.buffers.setdefault(sheet.table, []).append((meta["load_id"], table))
             self.buffered[sheet.table] = self.buffered.get(sheet.table, 0) + table.nbytes
             if self.on_rows:
@@ -286,9 +302,8 @@ class _Loader:
         con = self.con
         # Arrow tables are scanned through DuckDB's replacement scan of these local names, not register():
         # a registered table stays pinned until the transaction commits, which would unbound memory.
-        _chunk_in = pa.concat_tables([t for _, t in parts])
+        _chunk_in = pa.concat_tables([t for _, t in parts])  # (empty rows were dropped by the readers)
         del parts
-        _chunk_in = _chunk_in.filter(_chunk_in.column("_nonempty"))
         stage = normalize.stage_sql(sheet, "_chunk_in")
         vals = ", ".join(ident("val_" + c.name) for c in sheet.columns)
         meta_cols = "_file, _sheet, _row, _load_id"
@@ -301,7 +316,6 @@ class _Loader:
             cols = ", ".join(ident(c.name) for c in sheet.columns)
             inserted = con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
                                    f"SELECT {vals}, {meta_cols} FROM ({stage}) WHERE NOT _bad").fetchall()[0][0]
-        self._count(_chunk_in, 0)
         if inserted == _chunk_in.num_rows:
             return
         _bad = con.sql(f"SELECT * FROM ({stage}) WHERE _bad").to_arrow_table()
@@ -326,7 +340,13 @@ class _Loader:
         groups = rows.select(["_load_id", "_sheet"]).group_by(["_load_id", "_sheet"]).aggregate([([], "count_all")])
         for load_id, sheet_name, n in zip(*(groups.column(c).to_pylist() for c in ("_load_id", "_sheet", "count_all")),
                                           strict=True):
-            self.counts.setdefault((load_id, sheet_name), [0, 0])[k] += n
+            self.counts[(load_id, sheet_name)][k] += n
+
+    def _flush_largest(self) -> None:
+        """While the readers are busy: flush the fullest buffer (so less is left for the end)."""
+        table = max(self.buffered, key=self.buffered.get, default=None)
+        if table is not None and self.buffered[table] >= self.BATCH_BYTES // 8:
+            self._flush(next(s for s in contract.SHEETS if s.table == table))
 
     def flush_all(self) -> None:
         for s in contract.SHEETS:
