@@ -101,10 +101,10 @@ def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray | None:
     non_ascii = raw >= 0x80
     if non_ascii.any():
         text = raw.tobytes().decode("utf-8")
-        if _UNICODE_SPACE.search(text):
+        if not text.isprintable() and _UNICODE_SPACE.search(text):  # (whitespace but ' ' is unprintable)
             return None
-        if not unicodedata.is_normalized("NFKC", text):
-            hits |= non_ascii
+        if not unicodedata.is_normalized("NFKC", text):  # rows with a character outside U+4000–U+9FFF (CJK
+            hits |= (raw >= 0xC0) & ((raw < 0xE4) | (raw > 0xE9))  # ideographs, unchanged by NFKC) and ASCII
     if not compact:  # runs of spaces
         hits[:-1] |= (raw[:-1] == 32) & (raw[1:] == 32)
     dirty = np.zeros(n, dtype=bool)
