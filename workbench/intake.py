@@ -465,6 +465,8 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
     as_of_date = _parse_as_of(as_of) if as_of is not None else None
     with workspace.writer(workspace_path) as con:
         _run(con, "SET memory_limit = '512MB'")  # bounded memory: DuckDB spills/writes optimistically beyond this
+        # the reader threads keep the other cores busy: DuckDB's own threads would only contend with them
+        _run(con, f"SET threads = {max(1, (os.cpu_count() or 1) - WORKERS)}")
         con.begin()
         try:
             if as_of_date is not None:
