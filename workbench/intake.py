@@ -14,8 +14,10 @@ Files are processed in sorted relative-path order. Per file:
 For 机构 the first row of a 统一社会信用代码 wins (rows already in the workspace first, then sorted file
 order, then row order); later ones are rejected.
 
-A read-ahead thread reads, checks and normalises the files (:func:`_read_events`, no database work) while
-the calling thread validates and inserts in batches (:class:`_Loader`).
+A read-ahead thread walks the files (:func:`_read_events`: checks, sha256, cutting large sheets into slices)
+and hands the reading and normalising to a small pool of worker threads (a workbook of small sheets, or one
+slice of a large sheet, per task; fastexcel releases the GIL); the calling thread takes the results in file
+order and validates and inserts them in batches (:class:`_Loader`), DuckDB using the cores left over.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Reading intake files: safety checks, header detection and streaming xlsx/csv readers.
 
-Every reader yields :class:`Chunk` objects — an Arrow table of *raw text* cells (one column per
-header column, named ``c0, c1, …``) plus the spreadsheet row number of each record — so memory stays
-bounded whatever the sheet size. An xlsx sheet is streamed out of the zip in slices of whole
+Every sheet gives :class:`Chunk` readers (callables that may run in worker threads) — a chunk is an Arrow
+table of *raw text* cells (one column per header column, named ``c0, c1, …``) plus the spreadsheet row
+number of each record — so memory stays bounded whatever the sheet size. An xlsx sheet is streamed out of the zip in slices of whole
 ``<row>`` elements; each slice becomes a small uncompressed workbook read by fastexcel (calamine),
 with a synthetic header row so the columns keep their names and the row numbers their offset. Numeric
 cells in ID columns (an ID that Excel turned into 6.2E+17) are found by scanning the slice's XML.
