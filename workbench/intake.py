@@ -487,6 +487,7 @@ def intake(sources, workspace_path, as_of=None, *, max_bytes: int | None = None,
 
                 loader = _Loader(con, max_bytes, on_rows, bar.update)
                 loader.load(files)
+            _run(con, f"SET threads = {os.cpu_count() or 1}")  # the readers are done: all cores for the rest
             out = loader.finish()
             con.commit()
         except BaseException:

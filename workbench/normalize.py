@@ -146,6 +146,11 @@ def _json_str(arr: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise('"', arr, '"', "")
 
 
+def _constant(text: str, n: int) -> pa.Array:
+    """``n`` times the same text, dictionary-encoded (one copy of the text)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([text], pa.string()))
+
+
 def prepare(chunk: Chunk, header: Header, load_id: int, file: str, sheet_name: str, order: int) -> pa.Table:
     """A chunk in the canonical layout of its contract sheet: metadata, then ``r_/v_/k_`` for every
     column (all-null where the file lacks it) and ``_xjson``, the unknown columns as a JSON fragment."""
@@ -153,8 +158,8 @@ def prepare(chunk: Chunk, header: Header, load_id: int, file: str, sheet_name: s
     by_name = {name: j for j, name in header.columns.items()}
     cols: dict[str, pa.Array] = {
         "_load_id": pa.repeat(pa.scalar(load_id, pa.int64()), n),
-        "_file": pa.repeat(pa.scalar(file, pa.string()), n),
-        "_sheet": pa.repeat(pa.scalar(sheet_name, pa.string()), n),
+        "_file": _constant(file, n),
+        "_sheet": _constant(sheet_name, n),
         "_ord": pa.repeat(pa.scalar(order, pa.int32()), n),
         "_row": chunk.rows,
     }
