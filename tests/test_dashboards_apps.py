@@ -119,6 +119,10 @@ def test_explorer_filters_and_person_records_are_masked(ws_copy):
     assert len(recs["人员"]) == n_staff
     shown = recs["人员"][contract.STAFF.column("id_number").header]
     assert (shown == dup[:6] + "*" * 8 + dup[-4:]).all()
+    accounts = {a for (a,) in _sql(ws_copy, "SELECT account FROM payroll WHERE id_number = ? AND account <> ''", [dup])}
+    shown_accounts = set(recs["财政发放"][contract.PAYROLL.column("account").header])
+    assert accounts and not accounts & shown_accounts  # the pay account is masked too
+    assert all(set(a[6:-4]) == {"*"} for a in shown_accounts)
     # choosing the person from the page's drop-down fills the panel, masked
     idx = app._page_ids.index(dup)
     app.person_select.value = idx

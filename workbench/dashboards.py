@@ -450,13 +450,16 @@ FINDING_VIEW = {"rule_id": "规则编号", "severity_zh": "严重程度", "regio
                 "detail": "问题说明"}
 
 
+MASKED_COLUMNS = ("account",)  # shown masked besides the ID number: the pay account
+
+
 def person_records(con, id_number: str) -> dict[str, pd.DataFrame]:
-    """Every row of one ID across 人员, 编外人员, 财政发放, 公安核查, 人社信息 and 组织部门 (ID masked,
+    """Every row of one ID across 人员, 编外人员, 财政发放, 公安核查, 人社信息 and 组织部门 (ID and pay account masked,
     Chinese headers, unit names added where the sheet has a unit)."""
     out = {}
     for sheet in PERSON_SOURCES:
         cols = [c for c in sheet.names if c != "id_number"]
-        sel = ", ".join(f'x."{c}"' for c in cols)
+        sel = ", ".join(f'wb_mask(x."{c}") AS "{c}"' if c in MASKED_COLUMNS else f'x."{c}"' for c in cols)
         join, extra = ("LEFT JOIN orgs o ON o.org_code = x.org_code", ", o.org_name AS _org_name") \
             if "org_code" in cols else ("", "")
         order = "x.pay_month DESC, " if sheet is contract.PAYROLL else ""
