@@ -56,8 +56,6 @@ def build(path: Path, persons: int) -> None:
     workspace.publish(path)
 
 
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=500_000)

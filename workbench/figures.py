@@ -137,19 +137,23 @@ def three_way_bar(df: pd.DataFrame, title: str = "核定编制数、实有人数
     return _layout(fig, title + (f"（财政发放月份 {month}）" if month else ""), barmode="group")
 
 
+def _quota_vs_actual_bar(d: pd.DataFrame, x: str, bars: tuple[tuple[str, str], tuple[str, str]], yaxis: str,
+                         title: str) -> go.Figure:
+    """Two grouped bars (approved vs actual) per category of one region's rows."""
+    fig = go.Figure()
+    for col, name in bars:
+        fig.add_bar(x=d[x], y=d[col], name=name, marker_color=SERIES_COLORS[col], text=d[col], textposition="auto")
+    fig.update_yaxes(title=yaxis)
+    return _layout(fig, f"{d['name'].iloc[0]}：{title}" if "name" in d else title, barmode="group")
+
+
 def establishment_by_kind_bar(df: pd.DataFrame, region_code: str | None = None,
                               title: str = "分编制类型核定与实有") -> go.Figure:
     """核定 vs 实有 per 编制类型 for one region of :func:`summaries.establishment_by_kind`."""
     d = _one_region(df, region_code)
     if d.empty:
         return _empty(title)
-    fig = go.Figure()
-    fig.add_bar(x=d["est_kind"], y=d["quota"], name="核定编制数", marker_color=SERIES_COLORS["quota"],
-                text=d["quota"], textposition="auto")
-    fig.add_bar(x=d["est_kind"], y=d["staff"], name="实有人数", marker_color=SERIES_COLORS["staff"],
-                text=d["staff"], textposition="auto")
-    fig.update_yaxes(title="人数")
-    return _layout(fig, f"{d['name'].iloc[0]}：{title}" if "name" in d else title, barmode="group")
+    return _quota_vs_actual_bar(d, "est_kind", (("quota", "核定编制数"), ("staff", "实有人数")), "人数", title)
 
 
 def leader_posts_bar(df: pd.DataFrame, region_code: str | None = None,
@@ -158,13 +162,7 @@ def leader_posts_bar(df: pd.DataFrame, region_code: str | None = None,
     d = _one_region(df, region_code)
     if d.empty:
         return _empty(title)
-    fig = go.Figure()
-    fig.add_bar(x=d["leader_level"], y=d["approved"], name="核定职数", marker_color=SERIES_COLORS["approved"],
-                text=d["approved"], textposition="auto")
-    fig.add_bar(x=d["leader_level"], y=d["held"], name="实配职数", marker_color=SERIES_COLORS["held"],
-                text=d["held"], textposition="auto")
-    fig.update_yaxes(title="职数")
-    return _layout(fig, f"{d['name'].iloc[0]}：{title}" if "name" in d else title, barmode="group")
+    return _quota_vs_actual_bar(d, "leader_level", (("approved", "核定职数"), ("held", "实配职数")), "职数", title)
 
 
 def institutions_bar(df: pd.DataFrame, title: str = "内设机构核定与实有") -> go.Figure:
