@@ -66,11 +66,8 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> None:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _sheet_candidates(sheet_name: str) -> tuple[list[contract.Sheet], bool]:
