@@ -188,14 +188,11 @@ def _tiny_ws(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", sorted(dashboards.DASHBOARDS.values()))
-def test_notebooks_are_thin(name):
+def test_notebooks_build_and_show_the_app(name):
+    """Thinness is checked for every notebook in test_notebooks_thin.py; here: the dashboards' own shape."""
     nb = nbformat.read(ROOT / "notebooks" / "dashboards" / name, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
     assert "workspace = None" in code[0].source
-    for c in code:
-        assert not c.get("outputs") and c.get("execution_count") is None
-        assert "def " not in c.source and "class " not in c.source
     last = [line for line in code[-1].source.splitlines() if line.strip()]
     assert len(last) == 2 and last[0].startswith("app = ") and last[1] == "app.show()"
 

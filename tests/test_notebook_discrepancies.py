@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
 import papermill as pm
 import pytest
 import scrapbook as sb
@@ -50,16 +49,6 @@ def hand_ws(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("nb") / "ws.duckdb"
     build_hand_ws(path)
     return path
-
-
-def test_notebook_is_thin_and_clean():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert "workspace" in code[0].source and "region_code" in code[0].source
-    for c in code:
-        assert not c.get("outputs") and c.get("execution_count") is None
-        assert not re.search(r"^\s*(def|class)\s", c.source, re.M)
 
 
 @pytest.mark.parametrize("code", ["620100", None])

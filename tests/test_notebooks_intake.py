@@ -19,17 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "10-intake.ipynb"
 
 
-def test_notebook_is_thin():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    for c in code:
-        assert c.get("outputs") == [] and c.get("execution_count") is None, "outputs must not be committed"
-        lines = c.source.splitlines()
-        assert not any(line.lstrip().startswith(("def ", "class ")) for line in lines)
-    assert {"source", "workspace"} <= {line.split("=")[0].strip() for line in code[0].source.splitlines()}
-
-
 def _outputs(cell) -> tuple[str, list[dict]]:
     text = "".join(o.get("data", {}).get("text/plain", "") if o.output_type != "stream" else o.text
                    for o in cell.outputs)

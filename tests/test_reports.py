@@ -313,16 +313,11 @@ def test_executed_notebook_has_chinese_sections_and_no_errors(run):
 
 
 # ------------------------------------------------------------------------------ the committed notebook
-def test_notebook_is_thin_and_committed_without_outputs():
+def test_report_notebook_masks_by_default():
+    """Thinness is checked for every notebook in test_notebooks_thin.py; here: IDs masked unless asked."""
     nb = nbformat.read(reports.NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    for name in ("workspace", "region_code", "pii", "run_dir"):
-        assert re.search(rf"^{name} = ", code[0].source, re.M)
     assert 'pii = "masked"' in code[0].source
-    for c in code:
-        assert not c.outputs and c.execution_count is None
-        assert not re.search(r"^\s*(def|class) ", c.source, re.M)
 
 
 # ------------------------------------------------------------------------------ runner mechanics

@@ -13,16 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "30-sampling.ipynb"
 
 
-def test_notebook_is_thin():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", [])
-    assert {"workspace", "seed", "ratio"} <= {line.split("=")[0].strip() for line in code[0].source.splitlines()}
-    for c in code:
-        assert c.get("outputs") == [] and c.get("execution_count") is None, "outputs must not be committed"
-        assert not any(line.lstrip().startswith(("def ", "class ")) for line in c.source.splitlines())
-
-
 def _cell(nb, needle: str):
     hits = [c for c in nb.cells if c.cell_type == "code" and needle in c.source]
     assert len(hits) == 1, needle
