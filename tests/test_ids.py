@@ -298,3 +298,39 @@ def test_mask_sample(id_sample):
     got = ids.mask_ids(long).tolist()
     assert got == [s[:6] + "********" + s[14:] for s in long]
     assert all(ids.mask_id(s) == g for s, g in zip(long, got, strict=True))
+
+
+# ------------------------------------------------------------------------------------------ ID keys (derived columns)
+def test_id_columns_birth_is_the_design_validity_without_as_of(id_sample):
+    """``id_columns`` (numpy, intake's readers): a birth date exactly where the ID is valid as of any day after it,
+    equal to stdnum's; a key for every well-formed ID, one-to-one with the text."""
+    import pyarrow as pa
+
+    keys, born = ids.id_columns(pa.array([*id_sample, None], pa.string()), born=True)
+    far = dt.date(2100, 12, 31)
+    for s, k, b in zip(id_sample, keys.to_pylist(), born.to_pylist(), strict=False):
+        assert b == (stdnum_birth(s) if expected_valid(s, far) else None), s
+        well_formed = len(s) == 18 and s[:17].isascii() and s[:17].isdigit() and s[17] in "0123456789X"
+        assert (k is not None) == well_formed, s
+        if k is not None:
+            assert k == int(s[:17]) * 11 + (10 if s[17] == "X" else int(s[17]))
+    assert keys[-1].as_py() is None and born[-1].as_py() is None
+
+
+def test_id_columns_equal_the_sql_macros(id_sample):
+    """The numpy key/birth date equal ``wb_id_key`` / ``wb_id_born`` (used for rows not written by intake);
+    a slice gives the same values as the whole array."""
+    import pyarrow as pa
+
+    arr = pa.array([*id_sample, *id_sample, *id_sample, None, "", "6201021980010100１X"], pa.string())
+    keys, born = ids.id_columns(arr, born=True)
+    k2, b2 = ids.id_columns(arr.slice(5, 1000), born=True)
+    assert k2.equals(keys.slice(5, 1000)) and b2.equals(born.slice(5, 1000))
+    con = ids.install_macros(duckdb.connect())
+    con.register("t", pa.table({"s": arr, "k": keys, "b": born}))
+    bad = con.execute("""SELECT count(*) FILTER (WHERE k IS DISTINCT FROM CASE WHEN wb_id_key(s) >= 0 THEN wb_id_key(s) END),
+                                count(*) FILTER (WHERE b IS DISTINCT FROM wb_id_born(wb_id_key(s), s)),
+                                count(*) FILTER (WHERE s IS NOT NULL AND wb_id_key(s) IS NULL),
+                                count(DISTINCT wb_id_key(s)) = count(DISTINCT s)
+                         FROM t""").fetchall()[0]
+    assert bad == (0, 0, 0, True)

@@ -629,3 +629,32 @@ def test_template_help_sheets_are_skipped_quietly(tmp_path):
     out = intake.intake([path], tmp_path / "ws.duckdb")
     assert list(out["sheet"]) == [contract.STAFF.name]
     assert list(out["status"]) == [intake.LOADED] and not out["message"].iloc[0]
+
+
+def test_fast_paths_of_date_month_and_number_parsing_change_nothing():
+    """The regex-free shortcuts for the common shapes (2014-03-31 00:00:00, 2014-03, 4523.50) give exactly what
+    the full parsing gives, on generated near-miss strings of every shape."""
+    import random
+
+    import duckdb
+
+    from workbench import normalize
+
+    rng = random.Random(7)
+    alphabet = "0123456789-/. :年月日T,，¥￥元ａ１+eE"
+    values = ["2014-03-31", "2014-03-31 00:00:00", "2014-02-29", "2014-13-01", "0000-01-01", "2014-03", "2014-3",
+              "201403", "2014-00", "4523.50", "1,200", "1e3", "", "2014-03-31 00:00:01", "2014-03-3１ 00:00:00"]
+    for _ in range(20000):
+        shape = rng.choice(["dddd-dd-dd", "dddd-dd-dd 00:00:00", "dddd-dd", "dddd-d-d", "dddddddd", "d.dd", "*"])
+        out = "".join(rng.choice("0123456789") if c == "d" else c for c in shape) if shape != "*" else ""
+        if shape == "*" or rng.random() < 0.3:  # near misses: one character replaced, or random text
+            chars = list(out or "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 20))))
+            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+            out = "".join(chars)
+        values.append(out)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [values])
+    for fn in (normalize._date_sql, normalize._month_sql, normalize._number_text_sql):
+        diff = con.execute(f"SELECT count(*) FILTER (WHERE ({fn('v')}) IS DISTINCT FROM ({fn('v', fast=False)})), "
+                           f"count({fn('v')}) FROM t").fetchall()[0]
+        assert diff[0] == 0 and diff[1] > 1000, fn.__name__

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from . import contract, normalize, readers, regions, templates, workspace, xlsx
+from . import contract, derived, normalize, readers, regions, templates, workspace, xlsx
 from .normalize import ident, q
 from .readers import ReadError
 
@@ -313,8 +313,12 @@ class _Loader:
                                    f"_ord FROM ({stage}) WHERE NOT _bad").fetchall()[0][0]
         else:
             cols = ", ".join(ident(c.name) for c in sheet.columns)
-            inserted = con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}) "
-                                   f"SELECT {vals}, {meta_cols} FROM ({stage}) WHERE NOT _bad").fetchall()[0][0]
+            named = ", ".join(f"{ident('val_' + c.name)} AS {ident(c.name)}" for c in sheet.columns)
+            extra = "".join(f", {n}" for n, _ in derived.columns(sheet))
+            inserted = con.execute(f"INSERT INTO {ident(sheet.table)} ({cols}, {meta_cols}{extra}) "
+                                   f"SELECT {cols}, {meta_cols}{derived.prepared(sheet)} "
+                                   f"FROM (SELECT {named}, {meta_cols}{extra} "
+                                   f"FROM ({stage}) WHERE NOT _bad)").fetchall()[0][0]
         if inserted == _chunk_in.num_rows:
             return
         _bad = con.sql(f"SELECT * FROM ({stage}) WHERE _bad").to_arrow_table()

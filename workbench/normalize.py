@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import contract, regions
+from . import contract, derived, ids, regions
 from .readers import Chunk, Header
 
 COMPACT_TYPES = (contract.ID, contract.USCC, contract.REGION)
@@ -189,23 +189,45 @@ def prepare(chunk: Chunk, header: Header, load_id: int, file: str, sheet_name: s
     cols["_xjson"] = pc.binary_join_element_wise(*pieces, ", ") if pieces else pa.nulls(n, pa.string())
     values = [cols[f"v_{c.name}"] for c in header.sheet.columns] + extras
     cols["_nonempty"] = pc.is_valid(pc.coalesce(*values))
+    names = dict(derived.columns(header.sheet))
+    if names:  # the ID key (and birth date) here, in the reader thread, rather than in the database
+        cols[derived.KEY], born = ids.id_columns(cols["v_id_number"], born=derived.BORN in names)
+        if born is not None:
+            cols[derived.BORN] = born
     return pa.table(cols)
 
 
 # ------------------------------------------------------------------------------------------ SQL
-def _date_sql(v: str) -> str:
+def _date_sql(v: str, fast: bool = True) -> str:
     """2014-03-31, 2014/3/31, 2014.3.31, 2014年3月31日 (a time part ignored), 20140331 -> DATE; else NULL."""
     iso = (f"regexp_replace({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})(?:[-/.]|月)([0-9]{{1,2}})日?"
            f"(?:[ T][0-9]{{1,2}}:[0-9]{{2}}(?::[0-9]{{2}}(?:\\.[0-9]+)?)?)?$', '\\1-\\2-\\3')")
-    return (f"CAST(CASE WHEN regexp_full_match({v}, '[0-9]{{8}}') THEN try_strptime({v}, '%Y%m%d') "
+    # the common shapes (an Excel date cell comes as 2014-03-31 00:00:00) skip the regex: for a trimmed value
+    # with '-' as 5th and 8th character, the regex would leave the first 10 characters or nothing to parse
+    iso_shape = (f"substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' AND "
+                 f"(strlen({v}) = 10 OR (strlen({v}) = 19 AND suffix({v}, ' 00:00:00')))")
+    fast_path = f"WHEN {iso_shape} THEN try_strptime(substr({v}, 1, 10), '%Y-%m-%d') " if fast else ""
+    return (f"CAST(CASE {fast_path}"
+            f"WHEN regexp_full_match({v}, '[0-9]{{8}}') THEN try_strptime({v}, '%Y%m%d') "
             f"ELSE try_strptime({iso}, '%Y-%m-%d') END AS DATE)")
 
 
-def _month_sql(v: str) -> str:
+def _month_sql(v: str, fast: bool = True) -> str:
     """2014-03, 2014/3, 2014.3, 2014年3月, 201403 or a full date -> 'YYYY-MM'; else NULL."""
     ym = (f"regexp_replace(regexp_replace({v}, '^([0-9]{{4}})(?:[-/.]|年)([0-9]{{1,2}})"
           f"(?:月|(?:[-/.]|月)[0-9]{{1,2}}日?(?:[ T][0-9:.]+)?)?$', '\\1-\\2'), '^([0-9]{{4}})([0-9]{{2}})$', '\\1-\\2')")
-    return f"strftime(try_strptime({ym} || '-01', '%Y-%m-%d'), '%Y-%m')"
+    if fast:  # the regexes keep 2014-03 as it is
+        ym = f"CASE WHEN strlen({v}) = 7 AND substr({v}, 5, 1) = '-' THEN {v} ELSE {ym} END"
+    return f"strftime(try_strptime(({ym}) || '-01', '%Y-%m-%d'), '%Y-%m')"
+
+
+def _number_text_sql(v: str, fast: bool = True) -> str:
+    """A number's text without thousands separators, currency signs, 元 or spaces."""
+    strip = f"regexp_replace({v}, '[,，¥￥元 ]', '', 'g')"
+    if not fast:
+        return strip
+    # ASCII without commas or spaces: nothing to strip, the regex is skipped
+    return f"CASE WHEN strlen({v}) = length({v}) AND NOT contains({v}, ',') AND NOT contains({v}, ' ') THEN {v} ELSE {strip} END"
 
 
 def column_sql(col: contract.Column) -> tuple[str, str]:
@@ -217,7 +239,7 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
     t = col.type
     if t == contract.ID:
         val = v
-        err = (f"CASE WHEN {k} OR regexp_full_match({v}, '[0-9](\\.[0-9]+)?E\\+?[0-9]+') "
+        err = (f"CASE WHEN {k} OR (contains({v}, 'E') AND regexp_full_match({v}, '[0-9](\\.[0-9]+)?E\\+?[0-9]+')) "
                f"THEN {q(f'“{h}”' + NUMERIC_ID)} {required} END")
     elif t == contract.CODE:
         val = f"COALESCE({v}, {q(col.blank)})" if col.blank is not None else v
@@ -230,7 +252,7 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
         err = (f"CASE {required} WHEN {v} NOT IN ({codes}) THEN "
                f"{q(f'“{h}”')} || {shown} || '不在甘肃省行政区划代码表（data/regions.csv）中' END")
     elif t in (contract.INT, contract.MONEY):
-        s = f"regexp_replace({v}, '[,，¥￥元 ]', '', 'g')"
+        s = _number_text_sql(v)
         d = f"TRY_CAST({s} AS DOUBLE)"
         if t == contract.INT:
             blank = f"CAST({q(col.blank)} AS BIGINT)" if col.blank is not None else "NULL"
@@ -261,7 +283,8 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
 def stage_sql(sheet: contract.Sheet, source: str) -> str:
     """SELECT over prepared chunks (non-empty rows): metadata, the raw cells (``r_*``, ``_xjson``), ``val_*``,
     ``err_*`` and ``_bad`` (any error), in the input's row order."""
-    parts = ["_load_id", "_file", "_sheet", "_ord", "_row", "_xjson", *(ident("r_" + c.name) for c in sheet.columns)]
+    parts = ["_load_id", "_file", "_sheet", "_ord", "_row", "_xjson", *(ident("r_" + c.name) for c in sheet.columns),
+             *(n for n, _ in derived.columns(sheet))]
     errs = []
     for col in sheet.columns:
         val, err = column_sql(col)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import contract, ids
+from . import contract, derived, ids
 
 DEFAULT_AS_OF = dt.date(2014, 3, 31)
 
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS findings (
 
 def table_ddl(sheet: contract.Sheet) -> str:
     cols = [f'"{c.name}" {c.sql_type}' for c in sheet.columns]
-    cols += [f'"{n}" {t}' for n, t in contract.META_COLUMNS]
+    cols += [f'"{n}" {t}' for n, t in (*contract.META_COLUMNS, *derived.columns(sheet))]
     return f'CREATE TABLE IF NOT EXISTS "{sheet.table}" ({", ".join(cols)});'
 
 
@@ -63,6 +63,12 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(BOOKKEEPING_DDL)
     for sheet in contract.SHEETS:
         con.execute(table_ddl(sheet))
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database()"
+                           " AND schema_name = 'main'").fetchall())
+    for sheet in contract.SHEETS:
+        for name, sql_type in derived.columns(sheet):  # a workspace from before the derived columns
+            if (sheet.table, name) not in have:
+                con.execute(f'ALTER TABLE "{sheet.table}" ADD COLUMN {name} {sql_type}')
 
 
 def connect(path: str | os.PathLike, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import contract
+from .. import contract, derived
 from .. import workspace as wsp
 from . import prepare
 from .registry import REGISTRY, Rule, select
@@ -103,12 +103,12 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
 
     con.execute("BEGIN TRANSACTION")
     try:
+        derived.complete(con)  # rows not written by intake: normalised and keyed as intake would
         run_id = con.execute("SELECT COALESCE(max(run_id), 0) + 1 FROM finding_runs").fetchall()[0][0]
         result = RunResult(run_id, as_of, pay_month)
         t0 = time.perf_counter()
         for name in prepare.order({u for r in runnable for u in r.uses}):
             prepare.build(con, name, params)
-        con.execute("CREATE OR REPLACE TEMP TABLE wb_found AS SELECT * FROM findings LIMIT 0")
         result.prepare_seconds = time.perf_counter() - t0
         for rule in chosen:
             reason = _why_not(rule, counts)
@@ -116,9 +116,8 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
                 result.results.append(RuleResult(rule.id, NOT_RUN, reason))
                 continue
             t0 = time.perf_counter()
-            n = con.execute(f"INSERT INTO wb_found SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchall()[0][0]
+            n = con.execute(f"INSERT INTO findings SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchall()[0][0]
             result.results.append(RuleResult(rule.id, RAN, _note(rule, counts), int(n), time.perf_counter() - t0))
-        con.execute("INSERT INTO findings SELECT * FROM wb_found")
         _carry_forward(con, run_id, [r.id for r in chosen])
         con.execute("INSERT INTO finding_runs VALUES (?, ?, ?, ?, ?)",
                     [run_id, started, dt.datetime.now(), as_of, ",".join(r.id for r in chosen)])
