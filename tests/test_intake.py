@@ -658,3 +658,19 @@ def test_fast_paths_of_date_month_and_number_parsing_change_nothing():
         diff = con.execute(f"SELECT count(*) FILTER (WHERE ({fn('v')}) IS DISTINCT FROM ({fn('v', fast=False)})), "
                            f"count({fn('v')}) FROM t").fetchall()[0]
         assert diff[0] == 0 and diff[1] > 1000, fn.__name__
+
+
+def test_slices_whose_ids_are_all_numbers_are_rejected(tmp_path, monkeypatch):
+    """In the sliced read, a slice whose ID cells are all numbers (typed as a number column, not text) is read
+    again as text and every such cell is rejected with the numeric-ID reason."""
+    from workbench import readers
+
+    staff = [STAFF_H] + [staff_row(620102198001010011 + i, f"人{i}", ORG_A) for i in range(1, 30)]
+    write_xlsx(tmp_path / "n.xlsx", {"人员": staff})
+    monkeypatch.setattr(readers, "SMALL_SHEET_BYTES", 0)
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 1500)
+    summary = intake.intake([tmp_path / "n.xlsx"], tmp_path / "ws.duckdb").set_index("sheet")
+    assert summary.loc["人员", "loaded"] == 0 and summary.loc["人员", "rejected"] == 29
+    r = rejects(tmp_path / "ws.duckdb")
+    assert r["row"].tolist() == list(range(2, 31)) and r["column"].eq("公民身份号码").all()
+    assert r["reason"].str.contains("数值").all()

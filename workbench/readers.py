@@ -517,14 +517,27 @@ class Workbook:
         names = [f"c{j}" for j in letters]
         try:
             reader = fastexcel.read_excel(self._mini(xml))
-            batch = reader.load_sheet(0, header_row=0, dtypes="string", use_columns=names, eager=True)
+            # ID columns typed by fastexcel over every row, strictly: text only (the usual case) comes out as
+            # strings and proves that no ID cell is a number; anything else is read again as text below
+            typed = reader.load_sheet(0, header_row=0, use_columns=names, eager=True, schema_sample_rows=None,
+                                      dtypes={c: "string" for c in names if c not in id_cols}, dtype_coercion="strict")
+            if all(typed.column(c).type in (pa.string(), pa.large_string(), pa.null()) for c in id_cols):
+                table, scan = pa.Table.from_batches([typed]).cast(pa.schema([(c, pa.string()) for c in names])), []
+            else:
+                raise _Mixed
+        except (_Mixed, fastexcel.UnsupportedColumnTypeCombinationError):
+            try:
+                table = pa.Table.from_batches([reader.load_sheet(0, header_row=0, dtypes="string", use_columns=names,
+                                                                 eager=True)])
+            except Exception as exc:
+                raise ReadError(f"文件“{self.name}”内容损坏，读取第 {first} 行起的数据时出错：{exc}") from exc
+            scan = id_cols
         except Exception as exc:
             raise ReadError(f"文件“{self.name}”内容损坏，读取第 {first} 行起的数据时出错：{exc}") from exc
-        table = pa.Table.from_batches([batch])
         n = table.num_rows
         rows = pa.array(np.arange(first, first + n, dtype=np.int64))
         numeric = {}
-        for col in id_cols:
+        for col in scan:
             found = _numeric_rows(piece, letters[int(col[1:])])
             if found:
                 numeric[col] = pa.array(np.isin(np.arange(first, first + n), np.fromiter(found, np.int64)))
@@ -582,6 +595,10 @@ class Workbook:
                                       dtypes={j: "boolean"}, eager=True).column(0)
                 numeric[f"c{j}"] = pc.is_valid(b).slice(header.last_row)
         return SheetSource(sheet_name, header, iter([_ready(Chunk(data, rows, numeric))]))
+
+
+class _Mixed(Exception):
+    """An ID column of a slice holds something other than text: read the slice as text and scan its XML."""
 
 
 def _cell_refs(xml: bytes) -> bool:
