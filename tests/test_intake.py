@@ -674,3 +674,30 @@ def test_slices_whose_ids_are_all_numbers_are_rejected(tmp_path, monkeypatch):
     r = rejects(tmp_path / "ws.duckdb")
     assert r["row"].tolist() == list(range(2, 31)) and r["column"].eq("公民身份号码").all()
     assert r["reason"].str.contains("数值").all()
+
+
+def test_numeric_cell_prefilter_never_misses_what_the_scan_finds():
+    """The numpy pre-check of a column's cell tags says "maybe" wherever the exact XML scan finds a number."""
+    import random
+
+    from workbench import readers
+
+    rng = random.Random(11)
+    kinds = ['<c r="{c}{r}" s="1" t="s"><v>3</v></c>', '<c r="{c}{r}" t="inlineStr"><is><t>x</t></is></c>',
+             '<c r="{c}{r}" s="2" t="str"><f>A1</f><v>x</v></c>', '<c r="{c}{r}" s="3"/>', '<c r="{c}{r}"/>',
+             '<c r="{c}{r}" t="n"><v>6.2E+17</v></c>', '<c r="{c}{r}" s="4"><v>620102198001010011</v></c>',
+             '<c r="{c}{r}"><f>1+1</f><v>2</v></c>', '<c r="{c}{r}" s="5" t="b"><v>1</v></c>', '<c r="{c}{r}" t="e"><v>#N/A</v></c>']
+    for _ in range(300):
+        letters = ["A", "B", "AB", "BA"]
+        rows = []
+        for r in range(2, rng.randrange(3, 40)):
+            rows.append(f'<row r="{r}">' + "".join(rng.choice(kinds[:5] if rng.random() < 0.9 else kinds).format(c=c, r=r)
+                                                   for c in letters) + "</row>")
+        xml = ('<worksheet><sheetData>' + "".join(rows) + "</sheetData></worksheet>").encode()
+        tags = readers._cell_tags(xml)
+        assert readers._cell_refs(xml, tags)
+        for c in letters:
+            if readers._numeric_rows(xml, c):
+                assert readers._maybe_numeric(tags, c), (c, xml)
+            if not any(k in xml.decode() for k in ('t="n"', 's="4"><v>', '"><f>1+1')):
+                assert not readers._maybe_numeric(tags, c)
