@@ -426,7 +426,8 @@ class Workbook:
             raise ReadError(f"文件“{self.name}”已损坏：缺少工作表部件 {member}。") from exc
         if size <= SMALL_SHEET_BYTES:  # read whole with the workbook's one fastexcel reader
             xml = b"".join(self._stream(member))
-            if b"<sheetData/>" in xml or not re.search(rb"<c[\s>]", xml):
+            at = xml.find(b"<sheetData")
+            if xml.startswith(b"<sheetData/>", at) or not re.search(rb"<c[\s>]", xml):  # (at: no scan of it all)
                 return SheetSource(sheet_name, None, None, "空工作表")
             return self._whole(sheet_name, sheets, xml)
         blocks = self._stream(member)
@@ -513,7 +514,7 @@ class Workbook:
             f'<c r="{letters[j]}{sentinel_row}" t="inlineStr"><is><t>c{j}</t></is></c>'
             for j in sorted(letters, key=lambda k: (len(letters[k]), letters[k]))
         ) + "</row>"
-        xml = root + b"<sheetData>" + sentinel.encode() + piece + b"</sheetData></worksheet>"
+        xml = b"".join((root, b"<sheetData>", sentinel.encode(), piece, b"</sheetData></worksheet>"))  # one copy
         names = [f"c{j}" for j in letters]
         try:
             reader = fastexcel.read_excel(self._mini(xml))
