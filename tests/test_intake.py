@@ -701,3 +701,34 @@ def test_numeric_cell_prefilter_never_misses_what_the_scan_finds():
                 assert readers._maybe_numeric(tags, c), (c, xml)
             if not any(k in xml.decode() for k in ('t="n"', 's="4"><v>', '"><f>1+1')):
                 assert not readers._maybe_numeric(tags, c)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_normalising_only_the_flagged_rows_equals_normalising_every_row(compact):
+    """normalize_text works only on the rows its byte scan flags; on random columns (ASCII, CJK, full-width
+    forms, Unicode and ASCII spaces, control characters, empty strings, nulls) it gives what the full pipeline
+    applied to every row gives."""
+    import random
+
+    import pyarrow as pa
+
+    from workbench import normalize
+
+    rng = random.Random(5 + compact)
+    pieces = ["a", "Z", "x", "7", "-", "(", " ", "  ", "\t", "\n", "张", "三", "局", "䶵", "（", "）", "１", "ｘ",
+              "\u3000", "\u00a0", "\u2003", "·", "é", "e\u0301", "ﬁ", "①", "㈱", "\x01", "办公室", "620102X"]
+    for _ in range(400):
+        values = []
+        for _ in range(rng.randrange(1, 30)):
+            r = rng.random()
+            if r < 0.05:
+                values.append(None)
+            elif r < 0.08:
+                values.append("")
+            elif r < 0.5:  # mostly clean values, as in real files
+                values.append("".join(rng.choice(["张", "三", "局", "a", "7", "X"]) for _ in range(rng.randrange(1, 6))))
+            else:
+                values.append("".join(rng.choice(pieces) for _ in range(rng.randrange(1, 6))))
+        arr = pa.array(values, pa.string())
+        for part in (arr, arr.slice(1)):
+            assert normalize.normalize_text(part, compact).equals(normalize._normalize_all(part, compact)), values

@@ -10,8 +10,6 @@ and region codes without spaces and upper-cased) and a flag for numeric ID cells
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +38,6 @@ def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
 
-_UNICODE_SPACE = re.compile(r"[^\S\x00-\x7f]")  # whitespace outside ASCII
 
 
 def _normalize_all(arr: pa.Array, compact: bool) -> pa.Array:
@@ -57,35 +54,14 @@ def _normalize_all(arr: pa.Array, compact: bool) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-def _clean(arr: pa.Array, compact: bool) -> bool:
-    """Whether normalising cannot change any value: a quick test on the column's bytes (str methods in C)."""
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
-    data = arr.buffers()[2]
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    raw = bytes(memoryview(data)[lo:hi]) if data is not None and hi > lo else b""
-    if compact:  # only ASCII letters and digits, no lower-case letter
-        if raw and not (raw.isalnum() and (raw.isdigit() or raw.upper() == raw)):
-            return False
-    else:
-        text = raw.decode("utf-8")
-        # printable: no whitespace but the plain space (every other whitespace character is unprintable)
-        if not text.isprintable() or (not text.isascii() and not unicodedata.is_normalized("NFKC", text)):
-            return False
-        if " " in text:
-            if "  " in text:
-                return False
-            starts, ends = offsets[:-1] - lo, offsets[1:] - lo
-            full = ends > starts
-            buf = np.frombuffer(raw, dtype=np.uint8)
-            if (buf[starts[full]] == 32).any() or (buf[ends[full] - 1] == 32).any():
-                return False
-    empty = offsets[1:] == offsets[:-1]
-    return not (empty.any() and (empty & pc.is_valid(arr).to_numpy(zero_copy_only=False)).any())
+def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray:
+    """Rows that normalising may change, found on the column's bytes with numpy (no decoding, no Python string
+    work: the reader threads then hold the GIL as little as possible and the inserting thread is not held up).
 
-
-def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray | None:
-    """Rows that normalising may change, found on the column's bytes (None: treat every row so)."""
+    Flagged: control bytes and, where compact, spaces and lower-case letters; a character outside ASCII and the
+    CJK ideographs U+4000–U+9FFF (NFKC leaves those alone; every other one, Unicode spaces included, may change);
+    where not compact, runs of spaces and a space at either end; an empty string (it becomes null). A flagged
+    row that needs nothing is left as it is by the full pipeline."""
     n = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
     data = arr.buffers()[2]
@@ -93,18 +69,10 @@ def _dirty_rows(arr: pa.Array, compact: bool) -> np.ndarray | None:
     raw = (np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else np.zeros(0, np.uint8))
     raw = raw[base:int(offsets[-1])]
     starts, ends = offsets[:-1] - base, offsets[1:] - base
-    # ASCII whitespace is 9–13 and 32 (utf8_trim_whitespace, RE2's \\s): flag every control byte and, where
-    # compact, spaces and lower-case letters too (a flagged row that needs nothing is left as it is)
     hits = raw <= 32 if compact else raw < 32
     if compact:
         hits |= (raw - np.uint8(97)) < 26
-    non_ascii = raw >= 0x80
-    if non_ascii.any():
-        text = raw.tobytes().decode("utf-8")
-        if not text.isprintable() and _UNICODE_SPACE.search(text):  # (whitespace but ' ' is unprintable)
-            return None
-        if not unicodedata.is_normalized("NFKC", text):  # rows with a character outside U+4000–U+9FFF (CJK
-            hits |= (raw >= 0xC0) & ((raw < 0xE4) | (raw > 0xE9))  # ideographs, unchanged by NFKC) and ASCII
+    hits |= (raw >= 0xC0) & ((raw < 0xE4) | (raw > 0xE9))  # UTF-8 lead bytes outside U+4000–U+9FFF
     if not compact:  # runs of spaces
         hits[:-1] |= (raw[:-1] == 32) & (raw[1:] == 32)
     dirty = np.zeros(n, dtype=bool)
@@ -128,13 +96,13 @@ def normalize_text(arr: pa.Array, compact: bool = False) -> pa.Array:
     arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if not len(arr) or _clean(arr, compact):
+    if not len(arr):
         return arr
     dirty = _dirty_rows(arr, compact)
-    if dirty is None or dirty.all():
-        return _normalize_all(arr, compact)
     if not dirty.any():
         return arr
+    if dirty.all():
+        return _normalize_all(arr, compact)
     mask = pa.array(dirty)
     return pc.replace_with_mask(arr, mask, _normalize_all(arr.filter(mask), compact))
 
