@@ -478,7 +478,7 @@ class Workbook:
         """Cut the streamed sheet XML into slices of whole rows; one reader per slice."""
         # shared strings are parsed again for every slice: keep slices at least twice their size
         limit = max(CHUNK_BYTES, 2 * len(self.sst or b""))
-        done = False
+        done, searched = False, 0  # (the first bytes of buf already searched for </sheetData>)
         while True:
             pending, size = [buf], len(buf)
             while not done and (size < limit or b"</row>" not in pending[-1]):
@@ -490,15 +490,17 @@ class Workbook:
                     size += len(block)
             buf = b"".join(pending)
             del pending
-            end = buf.find(b"</sheetData>")
+            end = buf.find(b"</sheetData>", max(0, searched - len(b"</sheetData>")))
+            view = memoryview(buf)  # slices without copying the slice's megabytes (the GIL is held for copies)
             if end >= 0:
-                piece, buf, done = buf[:end], b"", True
+                piece, buf, done = view[:end], b"", True
             else:
                 cut = buf.rfind(b"</row>")
                 if cut < 0:
-                    piece, buf = buf, b""
+                    piece, buf = view, b""
                 else:
-                    piece, buf = buf[:cut + 6], buf[cut + 6:]
+                    piece, buf = view[:cut + 6], bytes(view[cut + 6:])
+            searched = len(buf)  # the carried-over rest has been searched
             if re.search(rb"<c\b", piece):
                 yield functools.partial(self._read_piece, piece, root, letters, id_cols)
             if done and not buf:
