@@ -9,6 +9,7 @@ and region codes without spaces and upper-cased) and a flag for numeric ID cells
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -198,6 +199,7 @@ def _number_text_sql(v: str, fast: bool = True) -> str:
     return f"CASE WHEN strlen({v}) = length({v}) AND NOT contains({v}, ',') AND NOT contains({v}, ' ') THEN {v} ELSE {strip} END"
 
 
+@functools.cache  # (built once per column: intake asks for it at every batch)
 def column_sql(col: contract.Column) -> tuple[str, str]:
     """(typed value expression, reject-reason expression) for one column over ``v_/r_/k_`` inputs."""
     v, k = ident(f"v_{col.name}"), ident(f"k_{col.name}")
@@ -248,6 +250,7 @@ def column_sql(col: contract.Column) -> tuple[str, str]:
     return val, err
 
 
+@functools.cache
 def stage_sql(sheet: contract.Sheet, source: str) -> str:
     """SELECT over prepared chunks (non-empty rows): metadata, the raw cells (``r_*``, ``_xjson``), ``val_*``,
     ``err_*`` and ``_bad`` (any error), in the input's row order."""
@@ -264,6 +267,7 @@ def stage_sql(sheet: contract.Sheet, source: str) -> str:
     return f"SELECT *, {bad} AS _bad FROM (SELECT {', '.join(parts)} FROM {source})"
 
 
+@functools.cache
 def raw_json_sql(sheet: contract.Sheet) -> str:
     """JSON object of the raw cells of a row (Chinese header -> text), unknown columns included."""
     items = ", ".join(f"{q(c.header)}: {ident('r_' + c.name)}" for c in sheet.columns)
