@@ -168,9 +168,9 @@ def _derive_cost(con) -> float:
     """Seconds to compute the derived ID columns of every row of every table (intake pays this while loading)."""
     t0 = time.perf_counter()
     for sheet in derived.sheets():
-        cols = ", ".join(f"{n}" for n, _ in derived.columns(sheet))
-        con.execute(f"SELECT count({cols.replace(', ', '), count(')}) FROM "
-                    f"({derived.with_columns(sheet, f'SELECT id_number FROM {sheet.table}')})").fetchall()
+        counts = ", ".join(f"count({n})" for n, _ in derived.columns(sheet))
+        con.execute(f"SELECT {counts} FROM ({derived.with_columns(sheet, f'SELECT id_number FROM {sheet.table}')})"
+                    ).fetchall()
     return time.perf_counter() - t0
 
 

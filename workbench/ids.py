@@ -56,7 +56,7 @@ def _sum_sql(arg: str, n: int, weights, digit) -> str:
 _ID_SUM = _sum_sql("s", 17, ID_WEIGHTS, lambda c: f"TRY_CAST({c} AS INTEGER)")
 _USCC_SUM = _sum_sql("s", 17, USCC_WEIGHTS, lambda c: f"(instr('{USCC_ALPHABET}', {c}) - 1)")
 _PROVINCES = ", ".join(f"'{p}'" for p in PROVINCE_CODES)
-_PROVINCE_INTS = ", ".join(str(int(p)) for p in PROVINCE_CODES)
+_PROVINCE_INTS = ", ".join(str(p) for p in PROVINCE_CODES)
 # the ISO 7064 MOD 11-2 sum over the 17 digits of n = k // 11 (wb_id_key), by integer arithmetic
 _KEY_SUM = " + ".join(f"(k // {11 * 10 ** (16 - i)} % 10) * {w}" for i, w in enumerate(ID_WEIGHTS))
 

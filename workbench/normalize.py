@@ -39,8 +39,6 @@ def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
 
-
-
 def _normalize_all(arr: pa.Array, compact: bool) -> pa.Array:
     """Every step on every value (each step skipped only where the whole column does not need it)."""
     if not pc.all(pc.string_is_ascii(arr)).as_py():  # NFKC only changes non-ASCII text

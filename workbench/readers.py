@@ -520,21 +520,10 @@ class Workbook:
         names = [f"c{j}" for j in letters]
         try:
             reader = fastexcel.read_excel(self._mini(xml))
-            # ID columns typed by fastexcel over every row, strictly: text only (the usual case) comes out as
-            # strings and proves that no ID cell is a number; anything else is read again as text below
-            typed = reader.load_sheet(0, header_row=0, use_columns=names, eager=True, schema_sample_rows=None,
-                                      dtypes={c: "string" for c in names if c not in id_cols}, dtype_coercion="strict")
-            if all(typed.column(c).type in (pa.string(), pa.large_string(), pa.null()) for c in id_cols):
-                table, scan = pa.Table.from_batches([typed]).cast(pa.schema([(c, pa.string()) for c in names])), []
-            else:
-                raise _Mixed
-        except (_Mixed, fastexcel.UnsupportedColumnTypeCombinationError):
-            try:
-                table = pa.Table.from_batches([reader.load_sheet(0, header_row=0, dtypes="string", use_columns=names,
-                                                                 eager=True)])
-            except Exception as exc:
-                raise ReadError(f"文件“{self.name}”内容损坏，读取第 {first} 行起的数据时出错：{exc}") from exc
-            scan = id_cols
+            table, scan = _text_ids(reader, names, id_cols), []
+            if table is None:  # an ID column holds something other than text: read as text, scan the XML
+                table, scan = pa.Table.from_batches([reader.load_sheet(0, header_row=0, dtypes="string",
+                                                                       use_columns=names, eager=True)]), id_cols
         except Exception as exc:
             raise ReadError(f"文件“{self.name}”内容损坏，读取第 {first} 行起的数据时出错：{exc}") from exc
         n = table.num_rows
@@ -601,8 +590,18 @@ class Workbook:
         return SheetSource(sheet_name, header, iter([_ready(Chunk(data, rows, numeric))]))
 
 
-class _Mixed(Exception):
-    """An ID column of a slice holds something other than text: read the slice as text and scan its XML."""
+def _text_ids(reader: fastexcel.ExcelReader, names: list[str], id_cols: list[str]) -> pa.Table | None:
+    """A slice with every column as text, its ID columns typed by fastexcel strictly over every row: text only
+    (the usual case) comes out as strings and proves that no ID cell is a number. None when an ID column holds
+    numbers or a mix."""
+    try:
+        typed = reader.load_sheet(0, header_row=0, use_columns=names, eager=True, schema_sample_rows=None,
+                                  dtypes={c: "string" for c in names if c not in id_cols}, dtype_coercion="strict")
+    except fastexcel.UnsupportedColumnTypeCombinationError:
+        return None
+    if not all(typed.column(c).type in (pa.string(), pa.large_string(), pa.null()) for c in id_cols):
+        return None
+    return pa.Table.from_batches([typed]).cast(pa.schema([(c, pa.string()) for c in names]))
 
 
 def _cell_tags(xml: bytes) -> tuple[np.ndarray, np.ndarray]:
