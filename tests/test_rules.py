@@ -491,13 +491,40 @@ def test_base_attributes_equal_the_ids_macros(con):
     derived.complete(con)  # rows inserted by hand: normalised and keyed as intake would
     prepare.install(con)
     params = {"as_of": AS_OF, "pay_month": None}
-    for name in prepare.order(["wb_person"]):
-        prepare.build(con, name, params)
-    got = con.execute("SELECT id, id_sex, id_birth, age FROM wb_person ORDER BY id").df()
+    prepare.build_all(con, ["wb_person"], params)
+    got = con.execute("SELECT wb_id_text(k) AS id, CASE WHEN male THEN '男' ELSE '女' END AS id_sex, id_birth, age"
+                      " FROM wb_person ORDER BY id").df()
     want = ids.id_attributes(sorted(samples), AS_OF)
     assert got["id_sex"].tolist() == want["sex"].tolist()
     assert got["id_birth"].tolist() == want["birth_date"].tolist()
     assert got["age"].tolist() == want["age"].tolist()
+
+
+def test_finding_keys_decode_to_the_exact_texts(con):
+    """Rules group on integer keys; the stored finding carries the ID and unit code texts, leading zeros,
+    malformed IDs and unregistered codes included."""
+    zero = "0" + pid(seq=1)[1:]  # well-formed shape, no such province: a non-negative key with a leading zero
+    odd = ["12345", "62010219800101001Y", "ABC-1"]  # malformed: hash keys, texts looked up
+    unknown, other = uscc(21, region="620402"), "NOT-A-USCC"
+    add(con, "orgs", org(UNIT_A))
+    add(con, "staff", person(zero), *(person(x) for x in odd),
+        person(pid(seq=2), unknown), person(pid(seq=3), unknown), person(pid(seq=4), other))
+    add(con, "payroll", {"id_number": pid(seq=2), "org_code": unknown, "pay_month": "2014-03"},  # same unit
+        {"id_number": pid(seq=3), "org_code": other, "pay_month": "2014-03"},  # another unregistered unit
+        {"id_number": "ghost-1", "org_code": other, "pay_month": "2014-03"})
+    found = check(con, "PER_ID_INVALID", "PAY_ORG_MISMATCH", "PAY_GHOST")
+    assert keys(found) == ({("PER_ID_INVALID", uscc(UNIT_A), x, "") for x in [zero, *odd]}
+                           | {("PAY_ORG_MISMATCH", unknown, pid(seq=3), ""), ("PAY_GHOST", other, "GHOST-1", "")})
+    mismatch = found[found["rule_id"] == "PAY_ORG_MISMATCH"].iloc[0]
+    assert mismatch["detail"] == f"财政发放单位为{other}，与在编单位不一致" and mismatch["region_code"] == "620402"
+
+
+def test_a_unit_code_loaded_twice_counts_once_with_the_first_loaded_row(con):
+    add(con, "orgs", {**org(UNIT_A, quota_admin=1), "_load_id": 2, "_row": 2},
+        {**org(UNIT_A, quota_admin=5, approval_doc=None), "_load_id": 1, "_row": 9})
+    add(con, "staff", person(pid(seq=1)), person(pid(seq=2)))
+    found = check(con, "EST_OVER", "ORG_UNAPPROVED")
+    assert keys(found) == {("ORG_UNAPPROVED", uscc(UNIT_A), "", "")}  # load 1's row: quota 5, no approval
 
 
 def test_readme_documents_the_catalogue():

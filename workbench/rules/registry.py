@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import contract
+from .prepare import ID_TEXT
 
 #: Bumped whenever any rule definition changes; stored with every run (rule_status.version).
 CATALOGUE_VERSION = "2014.1"
@@ -16,8 +17,9 @@ class Rule:
 
     ``sources``: workspace tables that must hold rows for the rule to run; ``any_of``: at least one of these
     must hold rows. ``uses``: the per-run base tables (see :mod:`.prepare`) its query reads. ``query``: a
-    DuckDB SELECT returning region_code, org_code, id_number, item, detail (``:as_of`` and ``:pay_month``
-    are substituted); :attr:`sql` wraps it into the eight export columns of §5.
+    DuckDB SELECT returning uk, k, item, detail — the unit key, the person's ID key (NULL for a unit finding),
+    the item and the Chinese explanation (``:as_of`` and ``:pay_month`` are substituted); :attr:`sql` decodes
+    the keys (``wb_units``, ``wb_bad_ids``) into the eight export columns of §5.
     """
 
     id: str
@@ -42,9 +44,10 @@ class Rule:
     def sql(self) -> str:
         """The full finding query: rule_id, severity, region_code, org_code, id_number, item, title, detail."""
         return (
-            f"SELECT '{self.id}' AS rule_id, '{self.severity}' AS severity, region_code::VARCHAR AS region_code,"
-            " org_code::VARCHAR AS org_code, id_number::VARCHAR AS id_number, item::VARCHAR AS item,"
-            f" '{self.title_zh}' AS title, detail::VARCHAR AS detail FROM ({self.query}) AS q"
+            f"SELECT '{self.id}' AS rule_id, '{self.severity}' AS severity, u.region_code::VARCHAR AS region_code,"
+            f" u.org::VARCHAR AS org_code, ({ID_TEXT.format('q', 'b')})::VARCHAR AS id_number, q.item::VARCHAR AS item,"
+            f" '{self.title_zh}' AS title, q.detail::VARCHAR AS detail FROM ({self.query}) AS q"
+            " LEFT JOIN wb_units u ON u.uk = q.uk LEFT JOIN wb_bad_ids b ON q.k < 0 AND b.k = q.k"
         )
 
 

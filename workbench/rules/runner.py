@@ -107,8 +107,7 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
         run_id = con.execute("SELECT COALESCE(max(run_id), 0) + 1 FROM finding_runs").fetchall()[0][0]
         result = RunResult(run_id, as_of, pay_month)
         t0 = time.perf_counter()
-        for name in prepare.order({u for r in runnable for u in r.uses}):
-            prepare.build(con, name, params)
+        prepare.build_all(con, {u for r in runnable for u in r.uses}, params)
         result.prepare_seconds = time.perf_counter() - t0
         for rule in chosen:
             reason = _why_not(rule, counts)
