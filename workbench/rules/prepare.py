@@ -122,6 +122,7 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
 }
 #: Built for every run, after the tables the chosen rules use: they turn finding keys back into text.
 DECODERS = ("wb_units", "wb_bad_ids")
+VIEWS = ("wb_staff", "wb_units")
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
@@ -166,15 +167,15 @@ def order(names) -> list[str]:
 
 
 def _units_sql(built) -> str:
-    """wb_units: every unit key of the run -> code and region (registered units, then the unregistered codes
-    found in the person, payroll and off-establishment tables built before it)."""
+    """wb_units: every unit key of the run -> code and region (a view of the registered units and a small table of
+    the unregistered codes found in the person, payroll and off-establishment tables built before it)."""
     unknown = " UNION ALL ".join(f"SELECT uk, uorg FROM {t} WHERE NOT known AND uk IS NOT NULL"
-                                 for t in UNIT_TABLES if t in built)
-    sql = "CREATE OR REPLACE TEMP TABLE wb_units AS SELECT ok AS uk, org, region_code FROM wb_org"
-    if unknown:
-        sql += (f" UNION ALL SELECT uk, org, {_FALLBACK.format('org')} FROM"
-                f" (SELECT uk, any_value(uorg) AS org FROM ({unknown}) GROUP BY uk)")
-    return sql
+                                 for t in UNIT_TABLES if t in built) or "SELECT NULL::BIGINT AS uk, NULL AS uorg"
+    return f"""CREATE OR REPLACE TEMP TABLE wb_unregistered AS
+                   SELECT uk, org, {_FALLBACK.format('org')} AS region_code
+                   FROM (SELECT uk, any_value(uorg) AS org FROM ({unknown}) WHERE uk IS NOT NULL GROUP BY uk);
+               CREATE OR REPLACE TEMP VIEW wb_units AS
+                   SELECT ok AS uk, org, region_code FROM wb_org UNION ALL SELECT * FROM wb_unregistered"""
 
 
 def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, object], built=()) -> None:
@@ -199,5 +200,5 @@ def build_all(con: duckdb.DuckDBPyConnection, names, params: dict[str, object]) 
 
 def drop_all(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every base table / view of the run."""
-    for name in BASE:
-        con.execute(f"DROP {'VIEW' if name == 'wb_staff' else 'TABLE'} IF EXISTS {name}")
+    for name in [*BASE, "wb_unregistered"]:
+        con.execute(f"DROP {'VIEW' if name in VIEWS else 'TABLE'} IF EXISTS {name}")

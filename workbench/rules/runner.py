@@ -128,12 +128,11 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
         con.register("wb_status_in", status)
         con.execute("INSERT INTO rule_status SELECT * FROM wb_status_in")
         con.unregister("wb_status_in")
+        prepare.drop_all(con)  # before COMMIT: the base tables' rows are then never committed (saves copying them)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        con.execute("ROLLBACK")  # also drops the base tables created in the transaction
         raise
-    finally:
-        prepare.drop_all(con)
     result.total_seconds = time.perf_counter() - t_start
     return result
 
