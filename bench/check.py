@@ -222,6 +222,7 @@ def report(m: dict) -> None:
     print(f"  (then CHECKPOINT, as publishing the snapshot does, not in the figures above: {m['checkpoint'] * 1000:.1f} ms)")
     print(f"  (derived ID columns of all rows, computed by intake while loading: {m['derive'] * 1000:.1f} ms)")
     print(f"  base tables (ID validity, age, units joined): {m['prepare'] * 1000:8.1f} ms")
+    print(f"  storing the findings (keys decoded to texts): {m['run'].store_seconds * 1000:8.1f} ms")
     for r in m["run"].results:
         print(f"  {r.rule_id:<20} {r.seconds * 1000:8.1f} ms  {r.findings:>8,} findings  {r.status}")
 

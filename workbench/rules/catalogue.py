@@ -1,7 +1,7 @@
 """The rule catalogue of DESIGN §5: one :class:`Rule` per rule, set-based DuckDB SQL over the base tables.
 
 Every query returns uk, k, item, detail — one row per key of the rule: the unit key and the person's ID key
-(NULL for a unit finding); :attr:`Rule.sql` turns the keys back into the region, unit code and ID text. Queries
+(NULL for a unit finding); the runner turns the keys back into the region, unit code and ID text. Queries
 read only the per-run base tables of :mod:`.prepare` (integer keys, scope already applied): persons are matched
 and grouped on ``k``, units on ``uk``, kinds and leader levels as positions in the contract's code lists.
 

@@ -33,8 +33,9 @@ CREATE OR REPLACE TEMP MACRO wb_unit_key(ok, code) AS
     CASE WHEN ok IS NOT NULL THEN ok WHEN code IS NOT NULL THEN -1 - CAST(hash(code) >> 2 AS BIGINT) END;
 CREATE OR REPLACE TEMP MACRO wb_kind(i) AS ({_KINDS})[i];
 CREATE OR REPLACE TEMP MACRO wb_level(i) AS ({_LEVELS})[i];
-CREATE OR REPLACE TEMP MACRO wb_id_text(k) AS
-    lpad(CAST(k // 11 AS VARCHAR), 17, '0') || substr('0123456789X', CAST(k % 11 AS INTEGER) + 1, 1);
+CREATE OR REPLACE TEMP MACRO wb_id_text(k) AS  -- the 17 digits (leading zeros kept: 10^17 added, then cut) + check
+    CASE WHEN k % 11 = 10 THEN substr(CAST(k // 11 + 100000000000000000 AS VARCHAR), 2) || 'X'
+         ELSE substr(CAST(k // 11 * 10 + k % 11 + 1000000000000000000 AS VARCHAR), 2) END;
 """
 
 #: The ID text of a finding's key: decoded from a well-formed ID's key, looked up for a malformed one.
@@ -123,6 +124,8 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
 #: Built for every run, after the tables the chosen rules use: they turn finding keys back into text.
 DECODERS = ("wb_units", "wb_bad_ids")
 VIEWS = ("wb_staff", "wb_units")
+#: The run's staging table: every rule's rows, keys not yet decoded (registry.decode_sql stores them).
+FOUND = "CREATE OR REPLACE TEMP TABLE wb_found (rule_id VARCHAR, uk BIGINT, k BIGINT, item VARCHAR, detail VARCHAR)"
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:
@@ -200,5 +203,5 @@ def build_all(con: duckdb.DuckDBPyConnection, names, params: dict[str, object]) 
 
 def drop_all(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every base table / view of the run."""
-    for name in [*BASE, "wb_unregistered"]:
+    for name in [*BASE, "wb_unregistered", "wb_found"]:
         con.execute(f"DROP {'VIEW' if name in VIEWS else 'TABLE'} IF EXISTS {name}")

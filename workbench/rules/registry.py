@@ -18,8 +18,8 @@ class Rule:
     ``sources``: workspace tables that must hold rows for the rule to run; ``any_of``: at least one of these
     must hold rows. ``uses``: the per-run base tables (see :mod:`.prepare`) its query reads. ``query``: a
     DuckDB SELECT returning uk, k, item, detail — the unit key, the person's ID key (NULL for a unit finding),
-    the item and the Chinese explanation (``:as_of`` and ``:pay_month`` are substituted); :attr:`sql` decodes
-    the keys (``wb_units``, ``wb_bad_ids``) into the eight export columns of §5.
+    the item and the Chinese explanation (``:as_of`` and ``:pay_month`` are substituted). The runner stages
+    every rule's rows and turns them into the eight export columns of §5 at once (:func:`decode_sql`).
     """
 
     id: str
@@ -42,13 +42,9 @@ class Rule:
 
     @property
     def sql(self) -> str:
-        """The full finding query: rule_id, severity, region_code, org_code, id_number, item, title, detail."""
-        return (
-            f"SELECT '{self.id}' AS rule_id, '{self.severity}' AS severity, u.region_code::VARCHAR AS region_code,"
-            f" u.org::VARCHAR AS org_code, ({ID_TEXT.format('q', 'b')})::VARCHAR AS id_number, q.item::VARCHAR AS item,"
-            f" '{self.title_zh}' AS title, q.detail::VARCHAR AS detail FROM ({self.query}) AS q"
-            " LEFT JOIN wb_units u ON u.uk = q.uk LEFT JOIN wb_bad_ids b ON q.k < 0 AND b.k = q.k"
-        )
+        """The rule's rows for the run's staging table ``wb_found``: rule_id, uk, k, item, detail."""
+        return (f"SELECT '{self.id}' AS rule_id, uk, k, item::VARCHAR AS item, detail::VARCHAR AS detail"
+                f" FROM ({self.query}) AS q")
 
 
 REGISTRY: dict[str, Rule] = {}
@@ -60,6 +56,17 @@ def register(rule: Rule) -> Rule:
         raise ValueError(f"duplicate rule id {rule.id}")
     REGISTRY[rule.id] = rule
     return rule
+
+
+def decode_sql(run_id: int) -> str:
+    """INSERT of the staged rows of a run (``wb_found``) into ``findings``: severity and title from the registry,
+    region and unit code by unit key (``wb_units``), the ID text decoded from its key (``wb_bad_ids`` for a
+    malformed ID)."""
+    meta = ", ".join(f"('{r.id}', '{r.severity}', '{r.title_zh}')" for r in REGISTRY.values())
+    return (f"INSERT INTO findings SELECT {int(run_id)}, f.rule_id, m.severity, u.region_code, u.org,"
+            f" {ID_TEXT.format('f', 'b')}, f.item, m.title, f.detail"
+            f" FROM wb_found f JOIN (VALUES {meta}) AS m(rule_id, severity, title) ON m.rule_id = f.rule_id"
+            " LEFT JOIN wb_units u ON u.uk = f.uk LEFT JOIN wb_bad_ids b ON f.k < 0 AND b.k = f.k")
 
 
 def select(rule_ids=None) -> list[Rule]:

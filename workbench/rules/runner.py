@@ -1,4 +1,5 @@
-"""Running the catalogue: base tables once per run, one INSERT … SELECT per rule, everything stored.
+"""Running the catalogue: base tables once per run, one INSERT … SELECT per rule into the staging table
+``wb_found`` (integer keys), then one INSERT turning them into findings, everything stored.
 
 Tables written (DESIGN §5, workspace.py): ``finding_runs`` (run id, start/end, as_of, rules),
 ``rule_status`` (per rule: version, ran / not run, reason, count, seconds) and ``findings``.
@@ -18,7 +19,7 @@ import pandas as pd
 from .. import contract, derived
 from .. import workspace as wsp
 from . import prepare
-from .registry import REGISTRY, Rule, select
+from .registry import REGISTRY, Rule, decode_sql, select
 
 RAN, NOT_RUN = "ran", "not run"
 
@@ -34,12 +35,13 @@ class RuleResult:
 
 @dataclass
 class RunResult:
-    """What one run did: its id, the time spent building base tables, and each rule's result."""
+    """What one run did: its id, the time spent building base tables and storing the findings, each rule's result."""
 
     run_id: int
     as_of: dt.date
     pay_month: str | None
     prepare_seconds: float = 0.0
+    store_seconds: float = 0.0  # the staged rows turned into findings (keys decoded to texts)
     total_seconds: float = 0.0
     results: list[RuleResult] = field(default_factory=list)
 
@@ -108,6 +110,7 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
         result = RunResult(run_id, as_of, pay_month)
         t0 = time.perf_counter()
         prepare.build_all(con, {u for r in runnable for u in r.uses}, params)
+        con.execute(prepare.FOUND)
         result.prepare_seconds = time.perf_counter() - t0
         for rule in chosen:
             reason = _why_not(rule, counts)
@@ -115,8 +118,11 @@ def run(con: duckdb.DuckDBPyConnection, rules=None) -> RunResult:
                 result.results.append(RuleResult(rule.id, NOT_RUN, reason))
                 continue
             t0 = time.perf_counter()
-            n = con.execute(f"INSERT INTO findings SELECT {run_id}, * FROM ({prepare.bind(rule.sql, params)})").fetchall()[0][0]
+            n = con.execute(f"INSERT INTO wb_found {prepare.bind(rule.sql, params)}").fetchall()[0][0]
             result.results.append(RuleResult(rule.id, RAN, _note(rule, counts), int(n), time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        con.execute(decode_sql(run_id))
+        result.store_seconds = time.perf_counter() - t0
         _carry_forward(con, run_id, [r.id for r in chosen])
         con.execute("INSERT INTO finding_runs VALUES (?, ?, ?, ?, ?)",
                     [run_id, started, dt.datetime.now(), as_of, ",".join(r.id for r in chosen)])
