@@ -7,7 +7,9 @@ store, an integer ≈ 1 ms. Persons are keyed by ``k`` (the ID key; its text is 
 :data:`ID_TEXT`), units by ``uk``: the unit's ``ok`` in ``wb_org`` (its rowid in 机构) for a registered code, a
 negative 62-bit hash of the code for an unregistered one (``wb_unit_key``); ``wb_units`` maps ``uk`` back to the
 code and region. Kinds of establishment and leader levels are positions in the contract's code lists
-(``wb_kind`` / ``wb_level`` turn them back into text).
+(``wb_kind`` / ``wb_level`` turn them back into text); 工资账号 are compared by ``hash(account)``. Only two
+unregistered codes or two accounts sharing a hash could be merged (probability < 10⁻⁸ at a province's scale,
+as for malformed IDs, see :mod:`workbench.derived`).
 
 ``wb_person`` holds every 人员 row with its ID key, unit key, kind, level, the ID's validity, birth date, sex
 and age at as_of, whether the unit is in 机构 and an out-of-scope flag; ``wb_staff`` is the view the person rules
