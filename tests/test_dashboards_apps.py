@@ -63,6 +63,22 @@ def test_overview_figures_follow_the_city(ws_copy):
     assert out["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"].startswith("兰州市")
 
 
+def test_overview_switches_scopes_without_adding_widgets(ws_copy):
+    """A scope change replaces the city group's outputs or toggles the province group: the page keeps its widgets."""
+    app = dashboards.OverviewApp(ws_copy)
+    title = lambda slots: slots["rules"].outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]["title"]["text"]  # noqa: E731
+    province = regions.name_of(regions.province_code())
+    widgets = {id(v) for views in app.groups.values() for v in views.values()}
+    for city in ("620100", "620500", None):
+        app.update(city)
+        assert title(app.slots).startswith(regions.name_of(city) if city else province)
+        shown = [g for g, views in app.groups.items() if views["rules"].layout.display != "none"]
+        assert shown == ["city" if city else "province"]
+        assert all("wb-current" in v._dom_classes for v in app.slots.values())
+    assert title(app.groups["city"]).startswith(regions.name_of("620500"))  # kept, hidden
+    assert {id(v) for views in app.groups.values() for v in views.values()} == widgets
+
+
 def test_progress_by_stage_follows_what_is_loaded(ws_copy, tmp_path):
     ws = tmp_path / "ws.duckdb"
     shutil.copyfile(ws_copy, ws)

@@ -325,7 +325,7 @@ HEADLINE_CARDS = (
     ("clears_passed", "四清通过项"),
 )
 FIGURE_SLOTS = ("clears", "hierarchy", "rules")
-VIEW_SLOTS = ("clears", "progress", "hierarchy", "rules")
+GROUPS = ("province", "city")
 
 
 class OverviewApp:
@@ -348,12 +348,7 @@ class OverviewApp:
         finally:
             con.close()
         self._cache: dict[str | None, dict[str, dict]] = {}
-        for holder in getattr(self, "holders", {}).values():
-            holder.children = ()
-        for view in getattr(self, "views", {}).values():
-            for widget in view.values():
-                widget.close()
-        self.views: dict[str | None, dict[str, w.DOMWidget]] = {}
+        self._shown: dict[str, str | bool | None] = {}  # group -> the scope its widgets hold (False: none yet)
         self.warm()
 
     # builders
@@ -368,10 +363,20 @@ class OverviewApp:
         self.city.observe(lambda ch: self.update(ch["new"] or None), "value")
         self.note = w.HTML()
         self.note.add_class("wb-note")
-        # one Output per figure and scope, kept once drawn: going back to a scope only toggles visibility
-        self.holders = {k: w.VBox(layout=w.Layout(width="50%")) for k in VIEW_SLOTS}
-        grid = w.VBox([w.HBox([self.holders["clears"], self.holders["progress"]]),
-                       w.HBox([self.holders["hierarchy"], self.holders["rules"]])])
+        # two groups of views, the province's and a city's, in a fixed grid: a scope change replaces the city
+        # group's outputs and toggles which group shows. Nothing is added to the page after the first render
+        # (adding widgets makes the plotly renderer redraw every figure on the page), and going back to the
+        # province redraws nothing.
+        self.groups: dict[str, dict[str, w.DOMWidget]] = {}
+        for group in GROUPS:
+            views: dict[str, w.DOMWidget] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
+            views["progress"] = w.HTML()
+            views["progress"].add_class("wb-progress")
+            for view in views.values():
+                view.layout.display = "none"
+            self.groups[group] = views
+        cell = lambda k: w.VBox([self.groups[g][k] for g in GROUPS], layout=w.Layout(width="50%"))  # noqa: E731
+        grid = w.VBox([w.HBox([cell("clears"), cell("progress")]), w.HBox([cell("hierarchy"), cell("rules")])])
         root = w.VBox([w.HTML(STYLE), self.title, w.HBox([self.city, self.note]),
                        w.HBox(list(self.cards.values()), layout=w.Layout(flex_flow="row wrap")),
                        grid])
@@ -400,27 +405,28 @@ class OverviewApp:
         run = f"规则运行批次 {self.data.run_id}" if self.data.run_id is not None else "尚未运行核查规则"
         month = f"财政发放月份 {self.data.pay_month}" if self.data.pay_month else "未导入财政发放"
         self.note.value = f"{run}；{month}；数据来自已发布的只读快照"
-        if region_code not in self.views:
-            view: dict[str, w.DOMWidget] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
+        group = "province" if region_code is None else "city"
+        views = self.groups[group]
+        for view in views.values():  # shown first, so that plotly draws the new figures at their size
+            view.layout.display = None
+            view.add_class("wb-current")
+        if self._shown.get(group, False) != region_code:
             for key, out in self.outputs(region_code).items():
-                view[key].outputs = (out,)
-            view["progress"] = w.HTML(self.data.progress_html(region_code))
-            view["progress"].add_class("wb-progress")
-            self.views[region_code] = view
-        for scope in dict.fromkeys([old, region_code]):  # only the two scopes whose visibility changes
-            for widget in self.views.get(scope, {}).values():
-                widget.layout.display = None if scope == region_code else "none"
-                (widget.add_class if scope == region_code else widget.remove_class)("wb-current")
-        for key, holder in self.holders.items():
-            if self.views[region_code][key] not in holder.children:
-                holder.children = (*holder.children, self.views[region_code][key])
+                views[key].outputs = (out,)
+            views["progress"].value = self.data.progress_html(region_code)
+            self._shown[group] = region_code
+        for other in GROUPS:
+            if other != group:
+                for view in self.groups[other].values():
+                    view.layout.display = "none"
+                    view.remove_class("wb-current")
         self.root.remove_class(f"wb-scope-{old or 'all'}")
         self.root.add_class(f"wb-scope-{region_code or 'all'}")
 
     @property
     def slots(self) -> dict[str, w.DOMWidget]:
         """The figure outputs (and the progress table) of the scope on show."""
-        return self.views[self.scope]
+        return self.groups["province" if self.scope is None else "city"]
 
     def warm(self) -> threading.Thread:
         """Precompute every city's figures in the background so a filter change only swaps outputs."""
