@@ -372,9 +372,8 @@ class OverviewApp:
             views: dict[str, w.DOMWidget] = {k: _slot(f"wb-fig-{k}") for k in FIGURE_SLOTS}
             views["progress"] = w.HTML()
             views["progress"].add_class("wb-progress")
-            for view in views.values():
-                view.layout.display = "none"
             self.groups[group] = views
+            self._show(group, False)
         cell = lambda k: w.VBox([self.groups[g][k] for g in GROUPS], layout=w.Layout(width="50%"))  # noqa: E731
         grid = w.VBox([w.HBox([cell("clears"), cell("progress")]), w.HBox([cell("hierarchy"), cell("rules")])])
         root = w.VBox([w.HTML(STYLE), self.title, w.HBox([self.city, self.note]),
@@ -406,22 +405,24 @@ class OverviewApp:
         month = f"财政发放月份 {self.data.pay_month}" if self.data.pay_month else "未导入财政发放"
         self.note.value = f"{run}；{month}；数据来自已发布的只读快照"
         group = "province" if region_code is None else "city"
-        views = self.groups[group]
-        for view in views.values():  # shown first, so that plotly draws the new figures at their size
-            view.layout.display = None
-            view.add_class("wb-current")
+        self._show(group, True)  # shown first, so that plotly draws the new figures at their size
         if self._shown.get(group, False) != region_code:
+            views = self.groups[group]
             for key, out in self.outputs(region_code).items():
                 views[key].outputs = (out,)
             views["progress"].value = self.data.progress_html(region_code)
             self._shown[group] = region_code
         for other in GROUPS:
             if other != group:
-                for view in self.groups[other].values():
-                    view.layout.display = "none"
-                    view.remove_class("wb-current")
+                self._show(other, False)
         self.root.remove_class(f"wb-scope-{old or 'all'}")
         self.root.add_class(f"wb-scope-{region_code or 'all'}")
+
+    def _show(self, group: str, on: bool) -> None:
+        """Show or hide one group of views (the shown one carries ``wb-current``)."""
+        for view in self.groups[group].values():
+            view.layout.display = None if on else "none"
+            (view.add_class if on else view.remove_class)("wb-current")
 
     @property
     def slots(self) -> dict[str, w.DOMWidget]:

@@ -163,7 +163,7 @@ register(Rule(
                  SELECT uk, k,
                         concat_ws('；',
                             CASE WHEN bad_sex IS NOT NULL
-                                 THEN '登记性别' || bad_sex || '，身份证号码显示为' || CASE WHEN male THEN '男' ELSE '女' END END,
+                                 THEN '登记性别' || bad_sex || '，身份证号码显示为' || wb_sex(male) END,
                             CASE WHEN birth_date IS NOT NULL AND birth_date <> id_birth
                                  THEN '登记出生日期' || strftime(birth_date, '%Y-%m-%d') || '，身份证号码显示为'
                                       || strftime(id_birth, '%Y-%m-%d') END) AS d

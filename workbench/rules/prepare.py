@@ -33,6 +33,7 @@ MACROS = f"""{derived.MACROS}
 {retirement.AGE_MONTHS_MACRO}
 CREATE OR REPLACE TEMP MACRO wb_unit_key(ok, code) AS
     CASE WHEN ok IS NOT NULL THEN ok WHEN code IS NOT NULL THEN -1 - CAST(hash(code) >> 2 AS BIGINT) END;
+CREATE OR REPLACE TEMP MACRO wb_sex(male) AS CASE male WHEN TRUE THEN '{contract.SEXES[0]}' WHEN FALSE THEN '{contract.SEXES[1]}' END;
 CREATE OR REPLACE TEMP MACRO wb_kind(i) AS ({_KINDS})[i];
 CREATE OR REPLACE TEMP MACRO wb_level(i) AS ({_LEVELS})[i];
 CREATE OR REPLACE TEMP MACRO wb_id_text(k) AS  -- the 17 digits (leading zeros kept: 10^17 added, then cut) + check
@@ -48,7 +49,7 @@ _QUOTAS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.EST_KINDS.value
 _LEADERS = ", ".join(f"COALESCE({c}, 0) AS {c}" for c in contract.LEADER_LEVELS.values())
 _POLICE_FLAGS = ", ".join(f"'{r}'" for r in contract.POLICE_MISMATCH + contract.POLICE_DECEASED)
 _VALID = "COALESCE(s._idb <= :as_of, FALSE)"  # = wb_id_valid(id, as_of), from the columns derived at load
-_ID_SEX = f"CASE WHEN {_VALID} THEN CASE WHEN s._idk // 11 % 2 = 1 THEN '男' ELSE '女' END END"  # = wb_id_sex
+_MALE = "s._idk // 11 % 2 = 1"  # the 17th digit odd (wb_id_sex)
 #: The tables whose unregistered unit codes wb_units maps (with the code column they keep for it).
 UNIT_TABLES = ("wb_person", "wb_pay", "wb_off")
 
@@ -75,9 +76,9 @@ BASE: dict[str, tuple[tuple[str, ...], str]] = {
         SELECT s._idk AS k, wb_unit_key(o.ok, s.org_code) AS uk, CASE WHEN o.ok IS NULL THEN s.org_code END AS uorg,
                list_position({_KINDS}, s.est_kind) AS kind, list_position({_LEVELS}, s.leader_level) AS lv,
                COALESCE(s.staff_class = '{contract.WORKER_CLASS}', FALSE) AS worker, {_VALID} AS valid,
-               CASE WHEN {_VALID} THEN s._idb END AS id_birth, CASE WHEN {_VALID} THEN s._idk // 11 % 2 = 1 END AS male,
+               CASE WHEN {_VALID} THEN s._idb END AS id_birth, CASE WHEN {_VALID} THEN {_MALE} END AS male,
                CASE WHEN {_VALID} THEN wb_age(s._idb, :as_of) END AS age, s.birth_date,
-               CASE WHEN s.sex <> {_ID_SEX} THEN s.sex END AS bad_sex,  -- registered sex differing from the ID's
+               CASE WHEN {_VALID} AND s.sex <> wb_sex({_MALE}) THEN s.sex END AS bad_sex,  -- differing from the ID's
                o.ok IS NOT NULL AS known, COALESCE(o.out_of_scope, FALSE) AS oos,
                COALESCE(o.funding = '{contract.FULL_FUNDING}', FALSE) AS full_funded
         FROM staff s LEFT JOIN wb_org o ON o.org = s.org_code"""),
@@ -174,7 +175,7 @@ def order(names) -> list[str]:
 def _units_sql(built) -> str:
     """wb_units: every unit key of the run -> code and region (a view of the registered units and a small table of
     the unregistered codes found in the person, payroll and off-establishment tables built before it)."""
-    unknown = " UNION ALL ".join(f"SELECT uk, uorg FROM {t} WHERE NOT known AND uk IS NOT NULL"
+    unknown = " UNION ALL ".join(f"SELECT uk, uorg FROM {t} WHERE NOT known"
                                  for t in UNIT_TABLES if t in built) or "SELECT NULL::BIGINT AS uk, NULL AS uorg"
     return f"""CREATE OR REPLACE TEMP TABLE wb_unregistered AS
                    SELECT uk, org, {_FALLBACK.format('org')} AS region_code
@@ -194,13 +195,12 @@ def build(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, object], 
     con.execute(_units_sql(built) if name == "wb_units" else bind(BASE[name][1], params))
 
 
-def build_all(con: duckdb.DuckDBPyConnection, names, params: dict[str, object]) -> list[str]:
-    """Create the base tables ``names`` need (see :func:`order`); returns them in the order built."""
+def build_all(con: duckdb.DuckDBPyConnection, names, params: dict[str, object]) -> None:
+    """Create the base tables ``names`` need, in the order of :func:`order`."""
     built: list[str] = []
     for name in order(names):
         build(con, name, params, built)
         built.append(name)
-    return built
 
 
 def drop_all(con: duckdb.DuckDBPyConnection) -> None:
